@@ -1,0 +1,21 @@
+//! slt-estimators: the science of slt — landscapes, SGLD-family samplers, chains, the LLC, diagnostics and known answers.
+//!
+//! Nothing here knows about files, terminals or configs: the application (`slt`) builds a
+//! [`Landscape`], picks settings, runs [`chains`] and reads the estimates.
+
+pub mod calibration;
+pub mod chains;
+pub mod diagnostics;
+pub mod error;
+pub mod landscape;
+pub mod llc;
+pub mod potentials;
+pub mod sampler;
+pub mod theory;
+
+pub use chains::{run_chains, ChainSettings, ChainTrace};
+pub use error::{Error, Result};
+pub use landscape::{Batch, Landscape};
+pub use llc::LlcEstimate;
+pub use potentials::Potential;
+pub use sampler::{Sampler, Sgld, TemperedPosterior};

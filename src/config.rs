@@ -1,0 +1,536 @@
+//! The TOML schema of a run (serde, unknown keys rejected) and its validation into a checked config.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Everything wrong with a config, each naming the file or key and the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key, or a value of the wrong type.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (it names the key, line and column).
+        message: String,
+    },
+    /// A value breaks a rule.
+    #[error("{key} = {value}: {rule}")]
+    Invalid {
+        /// The dotted key (for example `llc.step_size`).
+        key: String,
+        /// The value as given.
+        value: String,
+        /// The rule it breaks.
+        rule: String,
+    },
+}
+
+fn invalid(key: &str, value: impl fmt::Display, rule: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), value: value.to_string(), rule: rule.into() }
+}
+
+/// A setting that is either chosen by the tool (`"auto"`) or given.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Auto<T> {
+    /// The tool picks the value by its documented rule (and writes it into the run's config.toml).
+    #[default]
+    Auto,
+    /// The value given.
+    Value(T),
+}
+
+impl<T: Copy> Auto<T> {
+    /// The given value, or `None` for auto.
+    pub fn value(&self) -> Option<T> {
+        match self {
+            Auto::Auto => None,
+            Auto::Value(v) => Some(*v),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Auto<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Auto::Auto => s.serialize_str("auto"),
+            Auto::Value(v) => v.serialize(s),
+        }
+    }
+}
+
+struct AutoVisitor<T>(std::marker::PhantomData<T>);
+
+macro_rules! auto_visitor {
+    ($t:ty, $what:expr, $from_f64:expr, $from_i64:expr) => {
+        impl<'de> Visitor<'de> for AutoVisitor<$t> {
+            type Value = Auto<$t>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "\"auto\" or {}", $what)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                if v == "auto" {
+                    Ok(Auto::Auto)
+                } else {
+                    Err(E::custom(format!("expected \"auto\" or {}, got \"{v}\"", $what)))
+                }
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                #[allow(clippy::redundant_closure_call)]
+                ($from_f64)(v).map(Auto::Value).ok_or_else(|| E::custom(format!("expected \"auto\" or {}, got {v}", $what)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                #[allow(clippy::redundant_closure_call)]
+                ($from_i64)(v).map(Auto::Value).ok_or_else(|| E::custom(format!("expected \"auto\" or {}, got {v}", $what)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                self.visit_i64(v.min(i64::MAX as u64) as i64)
+            }
+        }
+        impl<'de> Deserialize<'de> for Auto<$t> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(AutoVisitor::<$t>(std::marker::PhantomData))
+            }
+        }
+    };
+}
+auto_visitor!(f64, "a number", |v: f64| Some(v), |v: i64| Some(v as f64));
+auto_visitor!(usize, "a non-negative integer", |_v: f64| None::<usize>, |v: i64| usize::try_from(v).ok());
+
+/// A run: one model, its data, optional training, and the analyses asked for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Results go to results/<name>/ unless --out says otherwise.
+    pub name: String,
+    /// The run's seed: data, teacher, initialization and chains all derive from it.
+    #[serde(default)]
+    pub seed: u64,
+    /// The network (or potential) being measured.
+    pub model: ModelConfig,
+    /// The training data.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// Training; absent: measure at the teacher's minimal true point (dln) or the origin (potential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<TrainConfig>,
+    /// The LLC estimate; absent: `run` skips it (`llc` uses the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llc: Option<LlcConfig>,
+}
+
+/// The model families.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ModelConfig {
+    /// Deep linear network f(x) = W_L ⋯ W_1 x.
+    Dln {
+        /// Input, hidden…, output widths (at least 3: two layers or more).
+        widths: Vec<usize>,
+    },
+    /// Toy model of superposition x̂ = ReLU(WᵀW x + b), W: hidden × features.
+    Tms {
+        /// Number of sparse input features.
+        features: usize,
+        /// Hidden dimension (fewer than features gives superposition).
+        hidden: usize,
+    },
+    /// Multi-layer perceptron with ReLU hidden layers and biases, regressing a random teacher of the same shape.
+    Mlp {
+        /// Input, hidden…, output widths (at least 3).
+        widths: Vec<usize>,
+    },
+    /// An analytic potential K(w) = Σ_m Π_j w_j^(e_mj).
+    Potential {
+        /// One exponent list per monomial, one even exponent per coordinate.
+        monomials: Vec<Vec<u32>>,
+    },
+}
+
+impl ModelConfig {
+    /// The kind as the config spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelConfig::Dln { .. } => "dln",
+            ModelConfig::Tms { .. } => "tms",
+            ModelConfig::Mlp { .. } => "mlp",
+            ModelConfig::Potential { .. } => "potential",
+        }
+    }
+}
+
+/// The training data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Training set size (for a potential: the n in nβ = n / ln n).
+    #[serde(default = "default_n")]
+    pub n: usize,
+    /// Held-out test set size (0: none).
+    #[serde(default)]
+    pub test_n: usize,
+    /// dln: rank of the teacher's product matrix (default: 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_rank: Option<usize>,
+    /// dln: the teacher's nonzero singular values (default: evenly spaced from 2 down to 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub singular_values: Option<Vec<f64>>,
+    /// Standard deviation of Gaussian label noise (dln, mlp).
+    #[serde(default)]
+    pub noise: f64,
+    /// tms: probability that a feature is active in an input (default 1 / features).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_probability: Option<f64>,
+}
+
+fn default_n() -> usize {
+    10000
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self { n: default_n(), test_n: 0, teacher_rank: None, singular_values: None, noise: 0.0, feature_probability: None }
+    }
+}
+
+/// The optimizer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam (β = 0.9, 0.999).
+    Adam,
+    /// Plain stochastic gradient descent.
+    Sgd,
+}
+
+/// When to save checkpoints: a number of log-spaced steps, or the steps themselves.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Checkpoints {
+    /// This many steps, log-spaced between 1 and `train.steps` (always including the last).
+    Count(usize),
+    /// Exactly these steps.
+    Steps(Vec<usize>),
+}
+
+/// Training with burn.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Optimizer steps.
+    pub steps: usize,
+    /// adam | sgd.
+    #[serde(default = "default_optimizer")]
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Minibatch size.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Scale of the initial weights relative to the usual 1/sqrt(fan-in) (small values: saddle-to-saddle dynamics).
+    #[serde(default = "default_init_scale")]
+    pub init_scale: f64,
+    /// Checkpoints to keep.
+    #[serde(default = "default_checkpoints")]
+    pub checkpoints: Checkpoints,
+}
+
+fn default_optimizer() -> OptimizerKind {
+    OptimizerKind::Adam
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_batch() -> usize {
+    256
+}
+fn default_init_scale() -> f64 {
+    1.0
+}
+fn default_checkpoints() -> Checkpoints {
+    Checkpoints::Count(20)
+}
+
+/// The SGLD sampler.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplerKind {
+    /// Stochastic gradient Langevin dynamics.
+    Sgld,
+}
+
+/// The LLC estimate's settings; every `"auto"` is resolved by the rule documented in README.md.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LlcConfig {
+    /// The sampler.
+    #[serde(default = "default_sampler")]
+    pub sampler: SamplerKind,
+    /// SGLD step size ε.
+    #[serde(default)]
+    pub step_size: Auto<f64>,
+    /// Localization strength γ.
+    #[serde(default)]
+    pub localization: Auto<f64>,
+    /// nβ (auto: n / ln n).
+    #[serde(default)]
+    pub nbeta: Auto<f64>,
+    /// Number of chains.
+    #[serde(default = "default_chains")]
+    pub chains: usize,
+    /// Draws kept per chain.
+    #[serde(default = "default_draws")]
+    pub draws: usize,
+    /// Burn-in steps per chain.
+    #[serde(default)]
+    pub burnin: Auto<usize>,
+    /// Sampler steps per kept draw.
+    #[serde(default)]
+    pub thin: Auto<usize>,
+    /// Minibatch size for the SGLD gradient.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Also record the exact full-batch loss every this many draws (0: never; costly).
+    #[serde(default)]
+    pub full_loss_every: usize,
+    /// Worker threads for the chains (0: one per core).
+    #[serde(default)]
+    pub threads: usize,
+}
+
+fn default_sampler() -> SamplerKind {
+    SamplerKind::Sgld
+}
+fn default_chains() -> usize {
+    4
+}
+fn default_draws() -> usize {
+    1000
+}
+
+impl Default for LlcConfig {
+    fn default() -> Self {
+        Self {
+            sampler: default_sampler(),
+            step_size: Auto::Auto,
+            localization: Auto::Auto,
+            nbeta: Auto::Auto,
+            chains: default_chains(),
+            draws: default_draws(),
+            burnin: Auto::Auto,
+            thin: Auto::Auto,
+            batch: default_batch(),
+            full_loss_every: 0,
+            threads: 0,
+        }
+    }
+}
+
+/// A config that passed every rule: the only kind the application runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidConfig(RunConfig);
+
+impl std::ops::Deref for ValidConfig {
+    type Target = RunConfig;
+    fn deref(&self) -> &RunConfig {
+        &self.0
+    }
+}
+
+impl ValidConfig {
+    /// Reads, parses and validates a config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_path_buf(), message },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let raw: RunConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::new(), message: e.to_string() })?;
+        raw.try_into()
+    }
+
+    /// The config with every setting as it was resolved, for the run folder's config.toml.
+    pub fn into_inner(self) -> RunConfig {
+        self.0
+    }
+}
+
+impl TryFrom<RunConfig> for ValidConfig {
+    type Error = ConfigError;
+    fn try_from(c: RunConfig) -> Result<Self, ConfigError> {
+        validate(&c)?;
+        Ok(ValidConfig(c))
+    }
+}
+
+fn positive_f64(key: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(key, v, "must be positive and finite"))
+    }
+}
+
+fn at_least(key: &str, v: usize, min: usize) -> Result<(), ConfigError> {
+    if v >= min {
+        Ok(())
+    } else {
+        Err(invalid(key, v, format!("must be at least {min}")))
+    }
+}
+
+fn check_widths(widths: &[usize]) -> Result<(), ConfigError> {
+    if widths.len() < 3 {
+        return Err(invalid("model.widths", format!("{widths:?}"), "needs at least 3 widths (input, hidden…, output)"));
+    }
+    if let Some(i) = widths.iter().position(|&w| w == 0) {
+        return Err(invalid(&format!("model.widths[{i}]"), 0, "every width must be at least 1"));
+    }
+    let params: usize = widths.windows(2).map(|p| p[0] * p[1]).sum();
+    if params > 5_000_000 {
+        return Err(invalid("model.widths", format!("{widths:?}"), format!("{params} parameters is more than 5,000,000")));
+    }
+    Ok(())
+}
+
+fn validate(c: &RunConfig) -> Result<(), ConfigError> {
+    if c.name.is_empty() || c.name.contains(['/', '\\']) || c.name == "." || c.name == ".." {
+        return Err(invalid("name", format!("{:?}", c.name), "must be a non-empty folder name without slashes"));
+    }
+    let d = &c.data;
+    at_least("data.n", d.n, 3)?;
+    if !(d.noise.is_finite() && d.noise >= 0.0) {
+        return Err(invalid("data.noise", d.noise, "must be non-negative and finite"));
+    }
+    match &c.model {
+        ModelConfig::Dln { widths } => {
+            check_widths(widths)?;
+            let narrowest = *widths.iter().min().expect("checked non-empty");
+            let rank = d.teacher_rank.unwrap_or(1);
+            if rank > narrowest {
+                return Err(invalid("data.teacher_rank", rank, format!("must be at most the narrowest width, {narrowest}")));
+            }
+            if let Some(s) = &d.singular_values {
+                if s.len() != rank {
+                    return Err(invalid("data.singular_values", format!("{s:?}"), format!("needs exactly teacher_rank = {rank} values")));
+                }
+                if let Some(v) = s.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+                    return Err(invalid("data.singular_values", v, "every singular value must be positive and finite"));
+                }
+            }
+        }
+        ModelConfig::Mlp { widths } => check_widths(widths)?,
+        ModelConfig::Tms { features, hidden } => {
+            at_least("model.features", *features, 1)?;
+            at_least("model.hidden", *hidden, 1)?;
+            if let Some(p) = d.feature_probability {
+                if !(p > 0.0 && p <= 1.0) {
+                    return Err(invalid("data.feature_probability", p, "must be in (0, 1]"));
+                }
+            }
+        }
+        ModelConfig::Potential { monomials } => {
+            slt_estimators::Potential::new(monomials).map_err(|e| invalid("model.monomials", format!("{monomials:?}"), e.to_string()))?;
+            if c.train.is_some() {
+                return Err(invalid("train", "a [train] section", "a potential is measured at the origin; remove [train]"));
+            }
+        }
+    }
+    if d.teacher_rank.is_some() && !matches!(c.model, ModelConfig::Dln { .. }) {
+        return Err(invalid("data.teacher_rank", d.teacher_rank.unwrap_or(0), format!("applies to model.kind = \"dln\" only, not \"{}\"", c.model.kind())));
+    }
+    if let Some(t) = &c.train {
+        at_least("train.steps", t.steps, 1)?;
+        positive_f64("train.lr", t.lr)?;
+        at_least("train.batch", t.batch, 1)?;
+        positive_f64("train.init_scale", t.init_scale)?;
+        match &t.checkpoints {
+            Checkpoints::Count(k) => at_least("train.checkpoints", *k, 1)?,
+            Checkpoints::Steps(s) => {
+                if let Some(bad) = s.iter().find(|&&x| x == 0 || x > t.steps) {
+                    return Err(invalid("train.checkpoints", bad, format!("every checkpoint step must be in 1..={}", t.steps)));
+                }
+                if s.is_empty() {
+                    return Err(invalid("train.checkpoints", "[]", "needs at least one step"));
+                }
+            }
+        }
+    }
+    if let Some(l) = &c.llc {
+        if let Some(v) = l.step_size.value() {
+            positive_f64("llc.step_size", v)?;
+        }
+        if let Some(v) = l.nbeta.value() {
+            positive_f64("llc.nbeta", v)?;
+        }
+        if let Some(v) = l.localization.value() {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid("llc.localization", v, "must be non-negative and finite"));
+            }
+        }
+        at_least("llc.chains", l.chains, 1)?;
+        at_least("llc.draws", l.draws, 1)?;
+        at_least("llc.batch", l.batch, 1)?;
+        if let Some(t) = l.thin.value() {
+            at_least("llc.thin", t, 1)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_and_numbers_round_trip() {
+        let c = ValidConfig::from_toml(
+            "name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n[llc]\nstep_size = 1e-4\nburnin = 100\n",
+        )
+        .unwrap();
+        let l = c.llc.clone().unwrap();
+        assert_eq!(l.step_size, Auto::Value(1e-4));
+        assert_eq!(l.burnin, Auto::Value(100));
+        assert_eq!(l.localization, Auto::Auto);
+        let text = toml::to_string(&c.into_inner()).unwrap();
+        assert!(text.contains("localization = \"auto\""), "{text}");
+    }
+
+    #[test]
+    fn each_rule_names_its_key() {
+        let base = "name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n";
+        let cases = [
+            ("[llc]\nstep_size = -1.0\n", "llc.step_size"),
+            ("[llc]\nchains = 0\n", "llc.chains"),
+            ("[data]\nteacher_rank = 3\n", "data.teacher_rank"),
+            ("[llc]\nfoo = 1\n", "foo"),
+            ("[llc]\nstep_size = \"fast\"\n", "fast"),
+            ("[llc]\nstep_size = nan\n", "llc.step_size"),
+        ];
+        for (extra, needle) in cases {
+            let err = ValidConfig::from_toml(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(err.contains(needle), "{extra:?} gave {err}");
+        }
+        let err = ValidConfig::from_toml("name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 0, 3]\n").unwrap_err();
+        assert!(err.to_string().contains("model.widths[1]"), "{err}");
+        let err = ValidConfig::from_toml("name = \"x\"\n[model]\nkind = \"resnet\"\n").unwrap_err();
+        assert!(err.to_string().contains("resnet"), "{err}");
+    }
+}

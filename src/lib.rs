@@ -1,0 +1,8 @@
+//! slt: the application — configs, models and data, burn training, and results folders around `slt-estimators`.
+
+pub mod config;
+pub mod data;
+pub mod models;
+pub mod pipeline;
+pub mod report;
+pub mod train;

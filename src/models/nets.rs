@@ -1,0 +1,175 @@
+//! The burn modules of every family (deep linear, superposition, MLP): training, checkpoints, and the generic autodiff landscape.
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{activation::relu, Device, Tensor, TensorData};
+
+/// A network the trainer can fit: a burn module with a loss and a flat view of its parameters
+/// in the layout of the matching fast landscape.
+#[derive(Module, Debug)]
+pub enum Net {
+    /// Deep linear network (linear layers without bias).
+    Dln(DlnNet),
+    /// Toy model of superposition.
+    Tms(TmsNet),
+    /// ReLU MLP with biases.
+    Mlp(MlpNet),
+}
+
+/// f(x) = W_L ⋯ W_1 x.
+#[derive(Module, Debug)]
+pub struct DlnNet {
+    /// The layers; burn stores each weight as [d_in, d_out].
+    pub layers: Vec<Linear>,
+}
+
+/// x̂ = ReLU(WᵀW x + b).
+#[derive(Module, Debug)]
+pub struct TmsNet {
+    /// W: [hidden, features].
+    pub w: Param<Tensor<2>>,
+    /// b: [features].
+    pub b: Param<Tensor<1>>,
+}
+
+/// ReLU MLP with biases; no activation on the output.
+#[derive(Module, Debug)]
+pub struct MlpNet {
+    /// The layers.
+    pub layers: Vec<Linear>,
+}
+
+fn linear_from(w_rows: &[f64], b: Option<&[f64]>, hin: usize, hout: usize, device: &Device) -> Linear {
+    // Flat layout is W (hout × hin, row-major); burn wants [hin, hout].
+    let mut t = vec![0f32; hin * hout];
+    for k in 0..hout {
+        for j in 0..hin {
+            t[j * hout + k] = w_rows[k * hin + j] as f32;
+        }
+    }
+    Linear {
+        weight: Param::from_data(TensorData::new(t, [hin, hout]), device),
+        bias: b.map(|b| Param::from_data(TensorData::new(b.iter().map(|&v| v as f32).collect::<Vec<_>>(), [hout]), device)),
+    }
+}
+
+fn linear_to_flat(layer: &Linear, out: &mut Vec<f64>) {
+    let [hin, hout] = layer.weight.val().dims();
+    let data: Vec<f32> = layer.weight.val().into_data().try_to_vec::<f32>().expect("float weights");
+    for k in 0..hout {
+        for j in 0..hin {
+            out.push(data[j * hout + k] as f64);
+        }
+    }
+    if let Some(b) = &layer.bias {
+        out.extend(b.val().into_data().try_to_vec::<f32>().expect("float bias").into_iter().map(f64::from));
+    }
+}
+
+impl Net {
+    /// A network of the family `shape` with flat parameters `flat` (fast-landscape layout).
+    pub fn from_flat(shape: &NetShape, flat: &[f64], device: &Device) -> Self {
+        match shape {
+            NetShape::Dln(widths) => {
+                let mut off = 0;
+                let layers = widths
+                    .windows(2)
+                    .map(|p| {
+                        let l = linear_from(&flat[off..off + p[0] * p[1]], None, p[0], p[1], device);
+                        off += p[0] * p[1];
+                        l
+                    })
+                    .collect();
+                Net::Dln(DlnNet { layers })
+            }
+            NetShape::Mlp(widths) => {
+                let mut off = 0;
+                let layers = widths
+                    .windows(2)
+                    .map(|p| {
+                        let (wn, bn) = (p[0] * p[1], p[1]);
+                        let l = linear_from(&flat[off..off + wn], Some(&flat[off + wn..off + wn + bn]), p[0], p[1], device);
+                        off += wn + bn;
+                        l
+                    })
+                    .collect();
+                Net::Mlp(MlpNet { layers })
+            }
+            NetShape::Tms { features, hidden } => {
+                let (f, h) = (*features, *hidden);
+                let w: Vec<f32> = flat[..h * f].iter().map(|&v| v as f32).collect();
+                let b: Vec<f32> = flat[h * f..h * f + f].iter().map(|&v| v as f32).collect();
+                Net::Tms(TmsNet {
+                    w: Param::from_data(TensorData::new(w, [h, f]), device),
+                    b: Param::from_data(TensorData::new(b, [f]), device),
+                })
+            }
+        }
+    }
+
+    /// The parameters, flat, in the layout of the family's fast landscape.
+    pub fn to_flat(&self) -> Vec<f64> {
+        let mut out = Vec::new();
+        match self {
+            Net::Dln(n) => n.layers.iter().for_each(|l| linear_to_flat(l, &mut out)),
+            Net::Mlp(n) => n.layers.iter().for_each(|l| linear_to_flat(l, &mut out)),
+            Net::Tms(n) => {
+                out.extend(n.w.val().into_data().try_to_vec::<f32>().expect("float").into_iter().map(f64::from));
+                out.extend(n.b.val().into_data().try_to_vec::<f32>().expect("float").into_iter().map(f64::from));
+            }
+        }
+        out
+    }
+
+    /// The network's output.
+    ///
+    /// # Shapes
+    /// - x: [batch, d_in] → [batch, d_out]
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Net::Dln(n) => n.layers.iter().fold(x, |h, l| l.forward(h)),
+            Net::Mlp(n) => {
+                let last = n.layers.len() - 1;
+                n.layers.iter().enumerate().fold(x, |h, (i, l)| {
+                    let z = l.forward(h);
+                    if i < last {
+                        relu(z)
+                    } else {
+                        z
+                    }
+                })
+            }
+            Net::Tms(n) => {
+                let w = n.w.val(); // [hidden, features]
+                let h = x.matmul(w.clone().transpose()); // [batch, hidden]
+                relu(h.matmul(w) + n.b.val().unsqueeze::<2>()) // [batch, features]
+            }
+        }
+    }
+
+    /// ½‖y − f(x)‖² averaged over the batch (the Gaussian negative log-likelihood up to a constant).
+    ///
+    /// # Shapes
+    /// - x: [batch, d_in], y: [batch, d_out] → [1]
+    pub fn loss(&self, x: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
+        let batch = x.dims()[0] as f64;
+        let diff = self.forward(x) - y;
+        (diff.clone() * diff).sum().mul_scalar(0.5 / batch)
+    }
+}
+
+/// The shape of a network family, enough to rebuild it from flat parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetShape {
+    /// Deep linear network widths.
+    Dln(Vec<usize>),
+    /// MLP widths.
+    Mlp(Vec<usize>),
+    /// Superposition model sizes.
+    Tms {
+        /// Features.
+        features: usize,
+        /// Hidden dimension.
+        hidden: usize,
+    },
+}

@@ -1,0 +1,131 @@
+//! Results on disk: atomic writes, summary.json, CSV traces and logs, and plots.
+
+pub mod plot;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+/// Writes `bytes` to `path` atomically: a temp file in the same folder, flushed, then renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
+    let name = path.file_name().context("a results file needs a name")?.to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// Writes rows as CSV (header from the serde field names), atomically.
+pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).with_context(|| format!("formatting {}", path.display()))?;
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes a value as pretty JSON, atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).context("formatting JSON")?;
+    write_atomic(path, text.as_bytes())
+}
+
+/// The `llc` block of summary.json (DESIGN §5; keys are a contract: add, never rename).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct LlcSummary {
+    /// Mean of the per-chain λ̂ over chains that did not diverge.
+    pub mean: f64,
+    /// Std of the per-chain λ̂.
+    pub std: f64,
+    /// Standard error of the mean (from the loss trace's ESS).
+    pub stderr: f64,
+    /// λ̂ per kept chain.
+    pub per_chain: Vec<f64>,
+    /// nβ.
+    pub nbeta: f64,
+    /// SGLD step size ε.
+    pub step_size: f64,
+    /// Localization γ.
+    pub localization: f64,
+    /// Chains run.
+    pub chains: usize,
+    /// Draws per chain.
+    pub draws: usize,
+    /// Chains that diverged (excluded).
+    pub diverged_chains: usize,
+    /// Full-batch L_n(w*).
+    pub init_loss: f64,
+    /// Split R-hat of the loss traces.
+    pub rhat: f64,
+    /// Effective sample size of the loss traces.
+    pub ess: f64,
+    /// Burn-in steps per chain.
+    pub burnin: usize,
+    /// Steps per draw.
+    pub thin: usize,
+    /// Minibatch size (or "full" when the landscape has no data or the batch covers it).
+    pub batch: usize,
+    /// The sampler.
+    pub sampler: String,
+    /// Which loss E_p[L_n] is averaged from: "minibatch" (at each draw) or "full-batch" (every k draws, also given).
+    pub expectation: String,
+    /// λ̂ from the full-batch losses, where they were recorded.
+    pub full_batch_mean: Option<f64>,
+    /// Each diverged chain: "chain c: reason at step s".
+    pub divergences: Vec<String>,
+    /// Warnings a user should read (also printed).
+    pub warnings: Vec<String>,
+}
+
+/// The known answer block of summary.json.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct TheorySummary {
+    /// λ as a number.
+    pub lambda: f64,
+    /// λ exactly, as a fraction.
+    pub lambda_exact: String,
+    /// The multiplicity m.
+    pub multiplicity: u32,
+}
+
+/// Wall seconds of each phase run.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Timing {
+    /// Training.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train: Option<f64>,
+    /// LLC estimation (probe and chains).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llc: Option<f64>,
+}
+
+/// summary.json.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Summary {
+    /// The run's name.
+    pub name: String,
+    /// Training set size n.
+    pub n: usize,
+    /// Number of parameters d.
+    pub d: usize,
+    /// The model kind.
+    pub model: String,
+    /// Where the LLC was measured: "minimal-true-point", "origin", or "checkpoint step N".
+    pub measured_at: String,
+    /// The LLC estimate, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llc: Option<LlcSummary>,
+    /// The known λ at the measured point, or null.
+    pub theory: Option<TheorySummary>,
+    /// Final training loss, when the model was trained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_train_loss: Option<f64>,
+    /// Wall seconds per phase.
+    pub timing_s: Timing,
+}

@@ -1,0 +1,191 @@
+//! The burn training loop: minibatches, Adam or SGD, log-spaced checkpoints, and the training log.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use slt_estimators::landscape::full_loss;
+
+use crate::config::{Checkpoints, OptimizerKind, TrainConfig};
+use crate::models::{Dataset, Net, NetShape, Problem};
+
+/// One saved checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// The optimizer step after which it was saved.
+    pub step: usize,
+    /// The burnpack file.
+    pub path: PathBuf,
+    /// Its parameters, flat (fast-landscape layout).
+    pub params: Vec<f64>,
+}
+
+/// One row of train_log.csv.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrainLogRow {
+    /// Optimizer step.
+    pub step: usize,
+    /// Full-batch training loss.
+    pub train_loss: f64,
+    /// Full-batch test loss, where there is a test set.
+    pub test_loss: Option<f64>,
+}
+
+/// What training produced.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The checkpoints, in step order; the last is the final model.
+    pub checkpoints: Vec<Checkpoint>,
+    /// The training log.
+    pub log: Vec<TrainLogRow>,
+}
+
+/// The checkpoint steps: `count` log-spaced steps in 1..=steps (deduplicated, always with the last), or the list given.
+pub fn checkpoint_steps(spec: &Checkpoints, steps: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = match spec {
+        Checkpoints::Steps(s) => s.clone(),
+        Checkpoints::Count(k) => {
+            let k = (*k).max(1);
+            (0..k)
+                .map(|i| {
+                    if k == 1 {
+                        steps
+                    } else {
+                        (steps as f64).powf(i as f64 / (k - 1) as f64).round() as usize
+                    }
+                })
+                .collect()
+        }
+    };
+    out.push(steps);
+    out.retain(|&s| s >= 1 && s <= steps);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Initial flat parameters: Gaussian with sd `scale / sqrt(fan-in)`, zero biases.
+pub fn initial_params(shape: &NetShape, scale: f64, rng: &mut Xoshiro256PlusPlus) -> Vec<f64> {
+    let mut g = |sd: f64, count: usize, out: &mut Vec<f64>| out.extend((0..count).map(|_| sd * rng.sample::<f64, _>(StandardNormal)));
+    let mut flat = Vec::new();
+    match shape {
+        NetShape::Dln(w) => w.windows(2).for_each(|p| g(scale / (p[0] as f64).sqrt(), p[0] * p[1], &mut flat)),
+        NetShape::Mlp(w) => w.windows(2).for_each(|p| {
+            g(scale / (p[0] as f64).sqrt(), p[0] * p[1], &mut flat);
+            flat.extend(std::iter::repeat_n(0.0, p[1]));
+        }),
+        NetShape::Tms { features, hidden } => {
+            g(scale / (*hidden as f64).sqrt(), features * hidden, &mut flat);
+            flat.extend(std::iter::repeat_n(0.0, *features));
+        }
+    }
+    flat
+}
+
+fn batch_tensors(data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let mut x = Vec::with_capacity(idx.len() * data.d_in);
+    let mut y = Vec::with_capacity(idx.len() * data.d_out);
+    for &i in idx {
+        x.extend(data.inputs[i * data.d_in..(i + 1) * data.d_in].iter().map(|&v| v as f32));
+        y.extend(data.targets[i * data.d_out..(i + 1) * data.d_out].iter().map(|&v| v as f32));
+    }
+    (
+        Tensor::from_data(TensorData::new(x, [idx.len(), data.d_in]), device),
+        Tensor::from_data(TensorData::new(y, [idx.len(), data.d_out]), device),
+    )
+}
+
+/// Saves a network as burnpack, atomically (temp file, then rename).
+pub fn save_checkpoint(net: &Net, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("bpk.tmp");
+    net.clone().save_file(&tmp).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("writing checkpoint {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming checkpoint to {}", path.display()))?;
+    Ok(())
+}
+
+/// Loads a burnpack checkpoint of the given shape; returns its flat parameters.
+pub fn load_checkpoint(shape: &NetShape, path: &Path) -> Result<Vec<f64>> {
+    let record = burn::store::ModuleRecord::load(path).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    let device = Device::default();
+    let template = Net::from_flat(shape, &vec![0.0; shape_dim(shape)], &device);
+    let net = template.try_load_record(record).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("checkpoint {} does not fit the model", path.display()))?;
+    Ok(net.to_flat())
+}
+
+/// Number of parameters of a network shape.
+pub fn shape_dim(shape: &NetShape) -> usize {
+    match shape {
+        NetShape::Dln(w) => w.windows(2).map(|p| p[0] * p[1]).sum(),
+        NetShape::Mlp(w) => w.windows(2).map(|p| p[0] * p[1] + p[1]).sum(),
+        NetShape::Tms { features, hidden } => features * hidden + features,
+    }
+}
+
+/// Trains the problem's network with burn, saving checkpoints into `checkpoint_dir`.
+///
+/// `progress` is called with the number of steps done since its last call.
+pub fn train(config: &TrainConfig, problem: &Problem, seed: u64, checkpoint_dir: &Path, progress: &dyn Fn(u64)) -> Result<TrainOutcome> {
+    let shape = problem.shape.as_ref().context("this model has no network to train")?;
+    let data = problem.train.as_ref().context("this model has no training data")?;
+    std::fs::create_dir_all(checkpoint_dir).with_context(|| format!("creating {}", checkpoint_dir.display()))?;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(slt_estimators::chains::chain_seed(seed, 2_000_000));
+    let device = Device::default().autodiff();
+    let mut net = Net::from_flat(shape, &initial_params(shape, config.init_scale, &mut rng), &device);
+    let mut optimizer = match config.optimizer {
+        OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
+        OptimizerKind::Sgd => SgdConfig::new().init(),
+    };
+    let train_land = problem.landscape();
+    let test_land = problem.test.as_ref().map(|t| {
+        let mut p = problem.clone();
+        p.train = Some(t.clone());
+        p.landscape()
+    });
+    let ckpt_steps = checkpoint_steps(&config.checkpoints, config.steps);
+    // Log at ~200 log-spaced steps plus every checkpoint.
+    let mut log_steps = checkpoint_steps(&Checkpoints::Count(200), config.steps);
+    log_steps.extend(&ckpt_steps);
+    log_steps.push(0);
+    log_steps.sort_unstable();
+    log_steps.dedup();
+    let mut log = Vec::new();
+    let mut checkpoints = Vec::new();
+    let n = data.len();
+    let batch = config.batch.min(n);
+    let mut idx = vec![0usize; batch];
+    let mut record = |step: usize, net: &Net, log: &mut Vec<TrainLogRow>| -> Result<()> {
+        let params = net.to_flat();
+        let train_loss = full_loss(&train_land, &params);
+        let test_loss = test_land.as_ref().map(|l| full_loss(l, &params));
+        log.push(TrainLogRow { step, train_loss, test_loss });
+        if !train_loss.is_finite() {
+            anyhow::bail!("training diverged at step {step} (train loss {train_loss}); lower train.lr (now {})", config.lr);
+        }
+        if ckpt_steps.binary_search(&step).is_ok() {
+            let path = checkpoint_dir.join(format!("step-{step:08}.bpk"));
+            save_checkpoint(net, &path)?;
+            checkpoints.push(Checkpoint { step, path, params });
+        }
+        Ok(())
+    };
+    record(0, &net, &mut log)?;
+    for step in 1..=config.steps {
+        idx.iter_mut().for_each(|i| *i = rng.random_range(0..n));
+        let (x, y) = batch_tensors(data, &idx, &device);
+        let loss = net.loss(x, y);
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optimizer.step(config.lr, net, grads);
+        if log_steps.binary_search(&step).is_ok() {
+            record(step, &net, &mut log)?;
+        }
+        if step % 64 == 0 || step == config.steps {
+            progress(if step % 64 == 0 { 64 } else { (step % 64) as u64 });
+        }
+    }
+    Ok(TrainOutcome { checkpoints, log })
+}
