@@ -7,7 +7,7 @@ mod tms_landscape;
 
 pub use dln_landscape::{DlnLandscape, DlnWorkspace};
 pub use mlp_landscape::{MlpLandscape, MlpWorkspace};
-pub use nets::{Net, NetShape};
+pub use nets::{BurnLandscape, Net, NetShape};
 pub use tms_landscape::{TmsLandscape, TmsWorkspace};
 
 use rand::{Rng, SeedableRng};

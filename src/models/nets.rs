@@ -173,3 +173,98 @@ pub enum NetShape {
         hidden: usize,
     },
 }
+
+fn grad_flat(net: &Net, grads: &burn::tensor::Gradients) -> Vec<f64> {
+    let to_vec = |t: Option<Tensor<2>>| -> Vec<f32> { t.map(|g| g.into_data().try_to_vec::<f32>().expect("float")).unwrap_or_default() };
+    let linear = |l: &Linear, out: &mut Vec<f64>| {
+        let [hin, hout] = l.weight.val().dims();
+        let g = to_vec(l.weight.val().grad(grads));
+        let g = if g.is_empty() { vec![0.0; hin * hout] } else { g };
+        for k in 0..hout {
+            for j in 0..hin {
+                out.push(g[j * hout + k] as f64);
+            }
+        }
+        if let Some(b) = &l.bias {
+            let gb = b.val().grad(grads).map(|g| g.into_data().try_to_vec::<f32>().expect("float")).unwrap_or_else(|| vec![0.0; hout]);
+            out.extend(gb.into_iter().map(f64::from));
+        }
+    };
+    let mut out = Vec::new();
+    match net {
+        Net::Dln(n) => n.layers.iter().for_each(|l| linear(l, &mut out)),
+        Net::Mlp(n) => n.layers.iter().for_each(|l| linear(l, &mut out)),
+        Net::Tms(n) => {
+            let [h, f] = n.w.val().dims();
+            let g = to_vec(n.w.val().grad(grads));
+            out.extend(if g.is_empty() { vec![0.0; h * f] } else { g }.into_iter().map(f64::from));
+            let gb = n.b.val().grad(grads).map(|g| g.into_data().try_to_vec::<f32>().expect("float")).unwrap_or_else(|| vec![0.0; f]);
+            out.extend(gb.into_iter().map(f64::from));
+        }
+    }
+    out
+}
+
+/// The generic landscape: any family's burn network, loss and gradient through burn's autodiff, on any
+/// backend (`Device::default()`: ndarray, or wgpu with the `wgpu` feature). Slower than the fast
+/// landscapes (graph building per step) but independent of them; tests hold the two together.
+#[derive(Debug, Clone)]
+pub struct BurnLandscape {
+    shape: NetShape,
+    data: crate::models::Dataset,
+    dim: usize,
+}
+
+impl BurnLandscape {
+    /// A landscape of the network `shape` on `data`.
+    pub fn new(shape: NetShape, data: crate::models::Dataset) -> Self {
+        let dim = crate::train::shape_dim(&shape);
+        Self { shape, data, dim }
+    }
+
+    fn tensors(&self, batch: slt_estimators::Batch<'_>, device: &Device) -> (Tensor<2>, Tensor<2>) {
+        let idx: Vec<usize> = match batch {
+            slt_estimators::Batch::Full => (0..self.data.len()).collect(),
+            slt_estimators::Batch::Indices(ix) => ix.to_vec(),
+        };
+        let (di, dout) = (self.data.d_in, self.data.d_out);
+        let x: Vec<f32> = idx.iter().flat_map(|&i| self.data.inputs[i * di..(i + 1) * di].iter().map(|&v| v as f32)).collect();
+        let y: Vec<f32> = idx.iter().flat_map(|&i| self.data.targets[i * dout..(i + 1) * dout].iter().map(|&v| v as f32)).collect();
+        (
+            Tensor::from_data(TensorData::new(x, [idx.len(), di]), device),
+            Tensor::from_data(TensorData::new(y, [idx.len(), dout]), device),
+        )
+    }
+}
+
+impl slt_estimators::Landscape for BurnLandscape {
+    type Workspace = ();
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn data_size(&self) -> Option<usize> {
+        Some(self.data.len())
+    }
+
+    fn workspace(&self) {}
+
+    fn loss_and_grad(&self, w: &[f64], batch: slt_estimators::Batch<'_>, grad: &mut [f64], _ws: &mut ()) -> f64 {
+        let device = Device::default().autodiff();
+        let net = Net::from_flat(&self.shape, w, &device);
+        let (x, y) = self.tensors(batch, &device);
+        let loss = net.loss(x, y);
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        let grads = loss.backward();
+        grad.copy_from_slice(&grad_flat(&net, &grads));
+        value
+    }
+
+    fn loss(&self, w: &[f64], batch: slt_estimators::Batch<'_>, _ws: &mut ()) -> f64 {
+        let device = Device::default();
+        let net = Net::from_flat(&self.shape, w, &device);
+        let (x, y) = self.tensors(batch, &device);
+        net.loss(x, y).into_scalar::<f32>() as f64
+    }
+}
