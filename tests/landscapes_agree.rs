@@ -1,0 +1,90 @@
+//! Each fast landscape (hand-written backward pass) agrees with the burn network's loss and autodiff gradient.
+//!
+//! burn computes in f32, the fast landscapes in f64: the tolerance is 1e-4 relative to the gradient's
+//! largest entry (f32 rounding over sums of at most a few hundred terms stays below 1e-5).
+
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use slt::config::ValidConfig;
+use slt::models::{BurnLandscape, Problem};
+use slt_estimators::{Batch, Landscape};
+
+fn problem(model: &str) -> Problem {
+    let rank = if model.contains("dln") { "teacher_rank = 1\n" } else { "" };
+    let text = format!("name = \"agree\"\nseed = 3\n[model]\n{model}\n[data]\nn = 64\n{rank}");
+    Problem::build(&ValidConfig::from_toml(&text).unwrap())
+}
+
+/// Compares loss and gradient at `w` on the full batch and on a minibatch; returns the largest relative gap.
+fn compare(problem: &Problem, w: &[f64]) -> f64 {
+    let fast = problem.landscape();
+    let burn = BurnLandscape::new(problem.shape.clone().unwrap(), problem.train.clone().unwrap());
+    assert_eq!(fast.dim(), burn.dim());
+    let d = fast.dim();
+    let indices = [5usize, 0, 17, 63, 5, 40];
+    let mut worst: f64 = 0.0;
+    for batch in [Batch::Full, Batch::Indices(&indices)] {
+        let (mut g_fast, mut g_burn) = (vec![0.0; d], vec![0.0; d]);
+        let l_fast = fast.loss_and_grad(w, batch, &mut g_fast, &mut fast.workspace());
+        let l_burn = burn.loss_and_grad(w, batch, &mut g_burn, &mut ());
+        let l_plain = fast.loss(w, batch, &mut fast.workspace());
+        assert!((l_fast - l_plain).abs() <= 1e-12 * l_fast.abs().max(1.0), "loss and loss_and_grad disagree");
+        worst = worst.max((l_fast - l_burn).abs() / l_fast.abs().max(1e-3));
+        let scale = g_fast.iter().fold(1e-3f64, |m, g| m.max(g.abs()));
+        for (a, b) in g_fast.iter().zip(&g_burn) {
+            worst = worst.max((a - b).abs() / scale);
+        }
+    }
+    worst
+}
+
+fn random_point(d: usize, scale: f64, seed: u64) -> Vec<f64> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..d).map(|_| { let z: f64 = StandardNormal.sample(&mut rng); scale * z }).collect()
+}
+
+#[test]
+fn deep_linear_fast_landscape_matches_burn() {
+    let p = problem("kind = \"dln\"\nwidths = [4, 3, 2, 3]");
+    let d = p.landscape().dim();
+    for seed in 0..3 {
+        let gap = compare(&p, &random_point(d, 0.7, seed));
+        assert!(gap < 1e-4, "relative gap {gap}");
+    }
+    // The twin: a landscape of different data is caught by the same comparison.
+    let mut other = p.clone();
+    other.train.as_mut().unwrap().targets.iter_mut().for_each(|y| *y += 0.1);
+    let fast = other.landscape();
+    let burn = BurnLandscape::new(p.shape.clone().unwrap(), p.train.clone().unwrap());
+    let w = random_point(d, 0.7, 9);
+    let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+    let la = fast.loss_and_grad(&w, Batch::Full, &mut a, &mut fast.workspace());
+    let lb = burn.loss_and_grad(&w, Batch::Full, &mut b, &mut ());
+    assert!((la - lb).abs() / la > 1e-3, "the comparison must be able to fail");
+}
+
+#[test]
+fn superposition_fast_landscape_matches_burn() {
+    let p = problem("kind = \"tms\"\nfeatures = 5\nhidden = 2");
+    let d = p.landscape().dim();
+    for seed in 0..3 {
+        // Biases around zero put some ReLUs on each side.
+        let gap = compare(&p, &random_point(d, 0.5, seed));
+        assert!(gap < 1e-4, "relative gap {gap}");
+    }
+}
+
+#[test]
+fn mlp_fast_landscape_matches_burn() {
+    let p = problem("kind = \"mlp\"\nwidths = [3, 6, 5, 2]");
+    let d = p.landscape().dim();
+    for seed in 0..3 {
+        let gap = compare(&p, &random_point(d, 0.6, seed));
+        assert!(gap < 1e-4, "relative gap {gap}");
+    }
+    // At the teacher (the reference point) the loss is zero on both paths.
+    let w = p.reference_point.clone().unwrap();
+    let burn = BurnLandscape::new(p.shape.clone().unwrap(), p.train.clone().unwrap());
+    assert!(burn.loss(&w, Batch::Full, &mut ()) < 1e-10);
+}
