@@ -7,8 +7,9 @@
 //! the cases chosen sit at |bias| ≤ 6% in the calibration runs: the false-positive rate per case is
 //! below 1e-3 (a 3σ excursion). Seeds are fixed, so each run is deterministic.
 //!
-//! Each accuracy test has a twin: the λ of a neighbouring rank (or of a different potential) is
-//! rejected by the same 10% rule, so the test can fail.
+//! Each accuracy test has a twin showing it can fail: for the networks, a λ off by 25% either way
+//! (the size of the Python peer's worst errors) is rejected by the same 10% rule; for the potentials,
+//! the λ of a different potential is rejected.
 
 use slt::config::ValidConfig;
 use slt::pipeline::{run_llc, RunOptions};
@@ -18,12 +19,15 @@ use slt_estimators::theory;
 fn llc(config: &str) -> Summary {
     let config = ValidConfig::from_toml(config).expect("a valid test config");
     let dir = tempfile::tempdir().unwrap();
-    let opts = RunOptions { out: dir.path().to_path_buf(), quiet: true };
+    let opts = RunOptions {
+        out: dir.path().to_path_buf(),
+        quiet: true,
+    };
     run_llc(&config, &opts, None).expect("the run completes")
 }
 
-/// Runs a DLN at its minimal true point; checks λ̂ against Aoyagi's λ and rejects the λ of `wrong_rank`.
-fn dln_case(widths: &[usize], rank: usize, wrong_rank: usize) {
+/// Runs a DLN at its minimal true point; checks λ̂ against Aoyagi's λ and rejects λ off by 25%.
+fn dln_case(widths: &[usize], rank: usize) {
     let config = format!(
         "name = \"acc\"\nseed = 11\n[model]\nkind = \"dln\"\nwidths = {widths:?}\n[data]\nn = 10000\nteacher_rank = {rank}\n[llc]\nchains = 4\ndraws = 1000\n"
     );
@@ -32,60 +36,92 @@ fn dln_case(widths: &[usize], rank: usize, wrong_rank: usize) {
     let lambda = theory::deep_linear(widths, rank).unwrap().lambda.to_f64();
     assert_eq!(s.theory.as_ref().unwrap().lambda, lambda);
     assert_eq!(est.diverged_chains, 0);
-    assert!(est.stderr < 0.025 * lambda, "{widths:?} r{rank}: stderr {} too wide for a 10% test", est.stderr);
+    assert!(
+        est.stderr < 0.025 * lambda,
+        "{widths:?} r{rank}: stderr {} too wide for a 10% test",
+        est.stderr
+    );
     let rel = (est.mean - lambda) / lambda;
-    println!("{widths:?} r{rank}: λ̂ = {:.4} ± {:.4}, λ = {lambda}, rel {:+.1}%", est.mean, est.stderr, 100.0 * rel);
-    assert!(rel.abs() <= 0.10, "{widths:?} r{rank}: λ̂ = {} vs λ = {lambda} ({:+.1}%)", est.mean, 100.0 * rel);
-    // Twin: the neighbouring rank's λ fails the same rule.
-    let wrong = theory::deep_linear(widths, wrong_rank).unwrap().lambda.to_f64();
-    assert!((est.mean - wrong).abs() > 0.10 * wrong, "{widths:?}: λ of rank {wrong_rank} ({wrong}) is not rejected");
+    println!(
+        "{widths:?} r{rank}: λ̂ = {:.4} ± {:.4}, λ = {lambda}, rel {:+.1}%",
+        est.mean,
+        est.stderr,
+        100.0 * rel
+    );
+    assert!(
+        rel.abs() <= 0.10,
+        "{widths:?} r{rank}: λ̂ = {} vs λ = {lambda} ({:+.1}%)",
+        est.mean,
+        100.0 * rel
+    );
+    // Twins: λ off by 25% either way fails the same rule.
+    for wrong in [0.75 * lambda, 1.25 * lambda] {
+        assert!(
+            (est.mean - wrong).abs() > 0.10 * wrong,
+            "{widths:?} r{rank}: the wrong λ {wrong} is not rejected"
+        );
+    }
 }
 
 #[test]
 fn dln_3_3_3_rank_1() {
-    dln_case(&[3, 3, 3], 1, 0);
+    dln_case(&[3, 3, 3], 1);
 }
 
 #[test]
 fn dln_3_3_3_rank_0() {
-    dln_case(&[3, 3, 3], 0, 1);
+    dln_case(&[3, 3, 3], 0);
 }
 
 #[test]
 fn dln_5_4_3_2_rank_1() {
-    dln_case(&[5, 4, 3, 2], 1, 2);
+    dln_case(&[5, 4, 3, 2], 1);
 }
 
 #[test]
 fn dln_5_4_3_2_rank_2() {
-    dln_case(&[5, 4, 3, 2], 2, 1);
+    dln_case(&[5, 4, 3, 2], 2);
 }
 
 #[test]
 fn dln_6_5_4_rank_2() {
-    dln_case(&[6, 5, 4], 2, 1);
+    dln_case(&[6, 5, 4], 2);
 }
 
 #[test]
 fn dln_10_8_6_4_rank_2() {
-    dln_case(&[10, 8, 6, 4], 2, 3);
+    dln_case(&[10, 8, 6, 4], 2);
 }
 
-/// Potentials are sums over disjoint variables: with a flat prior E[tK] = λ at every t (DESIGN §4); the
-/// auto localization shifts it by well under 1%. Bound: 4 stderr plus 1% of λ for the localization
-/// shift (false-positive rate of the 4σ part: 6e-5).
+/// Potentials are sums over disjoint variables: with a flat prior E[tK] = λ at every t (DESIGN §4), so
+/// the run uses the flat prior (localization = 0) the known answer is stated for, the auto step size
+/// and burn-in, and a long thinned chain. Bound: 4 stderr (false-positive rate 6e-5) plus 1% of λ for
+/// SGLD's step bias (under 0.5% at the auto step, DESIGN §4's w⁴ figure).
 fn potential_case(monomials: &str, lambda: f64, wrong: &[f64]) {
     let s = llc(&format!(
-        "name = \"pot\"\nseed = 5\n[model]\nkind = \"potential\"\nmonomials = {monomials}\n[data]\nn = 10000\n[llc]\nchains = 4\ndraws = 4000\n"
+        "name = \"pot\"\nseed = 5\n[model]\nkind = \"potential\"\nmonomials = {monomials}\n[data]\nn = 10000\n[llc]\nchains = 4\ndraws = 4000\nthin = 50\nlocalization = 0.0\n"
     ));
     let est = s.llc.as_ref().unwrap();
     assert_eq!(s.theory.as_ref().unwrap().lambda, lambda);
     let bound = 4.0 * est.stderr + 0.01 * lambda;
-    println!("{monomials}: λ̂ = {:.4} ± {:.4}, λ = {lambda}", est.mean, est.stderr);
-    assert!(bound < 0.10 * lambda, "the test must be tighter than 10%: bound {bound}");
-    assert!((est.mean - lambda).abs() < bound, "λ̂ = {} vs {lambda} (bound {bound})", est.mean);
+    println!(
+        "{monomials}: λ̂ = {:.4} ± {:.4}, λ = {lambda}",
+        est.mean, est.stderr
+    );
+    assert!(
+        bound < 0.10 * lambda,
+        "the test must be tighter than 10%: bound {bound}"
+    );
+    assert!(
+        (est.mean - lambda).abs() < bound,
+        "λ̂ = {} vs {lambda} (bound {bound})",
+        est.mean
+    );
     for w in wrong {
-        assert!((est.mean - w).abs() > bound, "the wrong λ {w} is not rejected");
+        assert!(
+            (est.mean - w).abs() > bound,
+            "the wrong λ {w} is not rejected"
+        );
     }
 }
 

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn slt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slt")).args(args).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_slt"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 fn write_config(dir: &Path, text: &str) -> PathBuf {
@@ -40,13 +43,40 @@ fn run_writes_every_file_of_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), GOOD);
     let out = dir.path().join("out");
-    let o = slt(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let o = slt(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for f in ["config.toml", "summary.json", "llc_trace.csv", "llc_trace.png", "train_log.csv"] {
+    for f in [
+        "config.toml",
+        "summary.json",
+        "llc_trace.csv",
+        "llc_trace.png",
+        "train_log.csv",
+    ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    for key in ["mean", "std", "stderr", "per_chain", "nbeta", "step_size", "localization", "chains", "draws", "diverged_chains", "init_loss", "rhat", "ess"] {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "mean",
+        "std",
+        "stderr",
+        "per_chain",
+        "nbeta",
+        "step_size",
+        "localization",
+        "chains",
+        "draws",
+        "diverged_chains",
+        "init_loss",
+        "rhat",
+        "ess",
+    ] {
         assert!(!summary["llc"][key].is_null(), "llc.{key} missing");
     }
     assert_eq!(summary["name"], "cli");
@@ -56,11 +86,22 @@ fn run_writes_every_file_of_the_contract() {
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(!resolved.contains("auto"), "{resolved}");
     let again = dir.path().join("again");
-    let o = slt(&["run", out.join("config.toml").to_str().unwrap(), "--out", again.to_str().unwrap(), "--quiet"]);
+    let o = slt(&[
+        "run",
+        out.join("config.toml").to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let repeat: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(again.join("summary.json")).unwrap()).unwrap();
+    let repeat: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("summary.json")).unwrap())
+            .unwrap();
     assert_eq!(repeat["llc"]["step_size"], summary["llc"]["step_size"]);
-    assert_eq!(repeat["llc"]["localization"], summary["llc"]["localization"]);
+    assert_eq!(
+        repeat["llc"]["localization"],
+        summary["llc"]["localization"]
+    );
     let log = std::fs::read_to_string(out.join("train_log.csv")).unwrap();
     assert!(log.lines().next().unwrap().contains("test_loss"));
 }
@@ -71,9 +112,17 @@ fn same_seed_gives_the_same_numbers() {
     let cfg = write_config(dir.path(), "name = \"s\"\nseed = 4\n[model]\nkind = \"potential\"\nmonomials = [[2, 2]]\n[data]\nn = 1000\n[llc]\nchains = 3\ndraws = 300\n");
     let read = |sub: &str| {
         let out = dir.path().join(sub);
-        let o = slt(&["llc", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        let o = slt(&[
+            "llc",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
         assert!(o.status.success());
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
         v["llc"]["per_chain"].clone()
     };
     assert_eq!(read("a"), read("b"));
@@ -83,11 +132,17 @@ fn same_seed_gives_the_same_numbers() {
 fn theory_prints_lambda_and_multiplicity() {
     // Reduced-rank regression (M, H, N, r) = (3, 3, 3, 1): λ = 4, m = 1 (DESIGN §4).
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "name = \"t\"\n[model]\nkind = \"dln\"\nwidths = [3, 3, 3]\n[data]\nteacher_rank = 1\n");
+    let cfg = write_config(
+        dir.path(),
+        "name = \"t\"\n[model]\nkind = \"dln\"\nwidths = [3, 3, 3]\n[data]\nteacher_rank = 1\n",
+    );
     let o = slt(&["theory", cfg.to_str().unwrap()]);
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("lambda = 4") && text.contains("multiplicity = 1"), "{text}");
+    assert!(
+        text.contains("lambda = 4") && text.contains("multiplicity = 1"),
+        "{text}"
+    );
 }
 
 /// Runs `slt run` on a bad config; expects exit code 2, a message containing every `needles`, and no summary.json.
@@ -95,7 +150,13 @@ fn rejects(config: &str, needles: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), config);
     let out = dir.path().join("out");
-    let o = slt(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let o = slt(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "exit code for {config}: {err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -107,17 +168,26 @@ fn rejects(config: &str, needles: &[&str]) {
 
 #[test]
 fn unknown_key_is_named() {
-    rejects(&GOOD.replace("chains = 2", "chains = 2\nchainz = 3"), &["chainz"]);
+    rejects(
+        &GOOD.replace("chains = 2", "chains = 2\nchainz = 3"),
+        &["chainz"],
+    );
 }
 
 #[test]
 fn wrong_type_is_named() {
-    rejects(&GOOD.replace("draws = 200", "draws = \"many\""), &["draws", "many"]);
+    rejects(
+        &GOOD.replace("draws = 200", "draws = \"many\""),
+        &["draws", "many"],
+    );
 }
 
 #[test]
 fn non_positive_step_size_is_named() {
-    rejects(&format!("{GOOD}step_size = -1e-4\n"), &["step_size", "-0.0001"]);
+    rejects(
+        &format!("{GOOD}step_size = -1e-4\n"),
+        &["step_size", "-0.0001"],
+    );
     rejects(&format!("{GOOD}step_size = 0.0\n"), &["step_size", "0"]);
 }
 
@@ -128,22 +198,34 @@ fn zero_chains_is_named() {
 
 #[test]
 fn too_few_widths_is_named() {
-    rejects(&GOOD.replace("widths = [3, 3, 2]", "widths = [3]"), &["widths", "[3]"]);
+    rejects(
+        &GOOD.replace("widths = [3, 3, 2]", "widths = [3]"),
+        &["widths", "[3]"],
+    );
 }
 
 #[test]
 fn zero_width_is_named() {
-    rejects(&GOOD.replace("widths = [3, 3, 2]", "widths = [3, 0, 2]"), &["widths", "0"]);
+    rejects(
+        &GOOD.replace("widths = [3, 3, 2]", "widths = [3, 0, 2]"),
+        &["widths", "0"],
+    );
 }
 
 #[test]
 fn teacher_rank_above_narrowest_width_is_named() {
-    rejects(&GOOD.replace("teacher_rank = 1", "teacher_rank = 3"), &["teacher_rank", "3"]);
+    rejects(
+        &GOOD.replace("teacher_rank = 1", "teacher_rank = 3"),
+        &["teacher_rank", "3"],
+    );
 }
 
 #[test]
 fn unknown_model_kind_is_named() {
-    rejects(&GOOD.replace("kind = \"dln\"", "kind = \"transformer\""), &["transformer"]);
+    rejects(
+        &GOOD.replace("kind = \"dln\"", "kind = \"transformer\""),
+        &["transformer"],
+    );
 }
 
 #[test]
@@ -172,7 +254,13 @@ fn all_chains_diverging_ends_non_zero_and_keeps_the_traces() {
         "name = \"div\"\n[model]\nkind = \"potential\"\nmonomials = [[2]]\n[data]\nn = 1000\n[llc]\nnbeta = 1000.0\nstep_size = 0.05\nlocalization = 0.0\nchains = 2\ndraws = 100\nburnin = 0\n",
     );
     let out = dir.path().join("out");
-    let o = slt(&["llc", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let o = slt(&[
+        "llc",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("all 2 chains diverged"), "{err}");
@@ -187,12 +275,22 @@ fn some_chains_diverging_completes_and_counts_them() {
     // some chains do within the run and others do not (fixed seed: the split is deterministic).
     let cfg = write_config(dir.path(), "name = \"some\"\nseed = 0\n[model]\nkind = \"potential\"\nmonomials = [[4]]\n[data]\nn = 1000\n[llc]\nnbeta = 1000.0\nstep_size = 0.008\nlocalization = 0.0\nchains = 8\ndraws = 500\nthin = 1\nburnin = 0\n");
     let out = dir.path().join("out");
-    let o = slt(&["llc", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let o = slt(&[
+        "llc",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let diverged = v["llc"]["diverged_chains"].as_u64().unwrap();
     assert!(diverged > 0 && diverged < 8, "diverged {diverged}");
-    assert_eq!(v["llc"]["per_chain"].as_array().unwrap().len() as u64, 8 - diverged);
+    assert_eq!(
+        v["llc"]["per_chain"].as_array().unwrap().len() as u64,
+        8 - diverged
+    );
     assert!(err.contains("chains diverged and were excluded"), "{err}");
 }

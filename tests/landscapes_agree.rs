@@ -11,7 +11,11 @@ use slt::models::{BurnLandscape, Problem};
 use slt_estimators::{Batch, Landscape};
 
 fn problem(model: &str) -> Problem {
-    let rank = if model.contains("dln") { "teacher_rank = 1\n" } else { "" };
+    let rank = if model.contains("dln") {
+        "teacher_rank = 1\n"
+    } else {
+        ""
+    };
     let text = format!("name = \"agree\"\nseed = 3\n[model]\n{model}\n[data]\nn = 64\n{rank}");
     Problem::build(&ValidConfig::from_toml(&text).unwrap())
 }
@@ -19,7 +23,10 @@ fn problem(model: &str) -> Problem {
 /// Compares loss and gradient at `w` on the full batch and on a minibatch; returns the largest relative gap.
 fn compare(problem: &Problem, w: &[f64]) -> f64 {
     let fast = problem.landscape();
-    let burn = BurnLandscape::new(problem.shape.clone().unwrap(), problem.train.clone().unwrap());
+    let burn = BurnLandscape::new(
+        problem.shape.clone().unwrap(),
+        problem.train.clone().unwrap(),
+    );
     assert_eq!(fast.dim(), burn.dim());
     let d = fast.dim();
     let indices = [5usize, 0, 17, 63, 5, 40];
@@ -29,7 +36,10 @@ fn compare(problem: &Problem, w: &[f64]) -> f64 {
         let l_fast = fast.loss_and_grad(w, batch, &mut g_fast, &mut fast.workspace());
         let l_burn = burn.loss_and_grad(w, batch, &mut g_burn, &mut ());
         let l_plain = fast.loss(w, batch, &mut fast.workspace());
-        assert!((l_fast - l_plain).abs() <= 1e-12 * l_fast.abs().max(1.0), "loss and loss_and_grad disagree");
+        assert!(
+            (l_fast - l_plain).abs() <= 1e-12 * l_fast.abs().max(1.0),
+            "loss and loss_and_grad disagree"
+        );
         worst = worst.max((l_fast - l_burn).abs() / l_fast.abs().max(1e-3));
         let scale = g_fast.iter().fold(1e-3f64, |m, g| m.max(g.abs()));
         for (a, b) in g_fast.iter().zip(&g_burn) {
@@ -41,7 +51,12 @@ fn compare(problem: &Problem, w: &[f64]) -> f64 {
 
 fn random_point(d: usize, scale: f64, seed: u64) -> Vec<f64> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..d).map(|_| { let z: f64 = StandardNormal.sample(&mut rng); scale * z }).collect()
+    (0..d)
+        .map(|_| {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            scale * z
+        })
+        .collect()
 }
 
 #[test]
@@ -54,14 +69,23 @@ fn deep_linear_fast_landscape_matches_burn() {
     }
     // The twin: a landscape of different data is caught by the same comparison.
     let mut other = p.clone();
-    other.train.as_mut().unwrap().targets.iter_mut().for_each(|y| *y += 0.1);
+    other
+        .train
+        .as_mut()
+        .unwrap()
+        .targets
+        .iter_mut()
+        .for_each(|y| *y += 0.1);
     let fast = other.landscape();
     let burn = BurnLandscape::new(p.shape.clone().unwrap(), p.train.clone().unwrap());
     let w = random_point(d, 0.7, 9);
     let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
     let la = fast.loss_and_grad(&w, Batch::Full, &mut a, &mut fast.workspace());
     let lb = burn.loss_and_grad(&w, Batch::Full, &mut b, &mut ());
-    assert!((la - lb).abs() / la > 1e-3, "the comparison must be able to fail");
+    assert!(
+        (la - lb).abs() / la > 1e-3,
+        "the comparison must be able to fail"
+    );
 }
 
 #[test]
