@@ -38,7 +38,11 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, value: impl fmt::Display, rule: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), value: value.to_string(), rule: rule.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.to_string(),
+        rule: rule.into(),
+    }
 }
 
 /// A setting that is either chosen by the tool (`"auto"`) or given.
@@ -83,16 +87,23 @@ macro_rules! auto_visitor {
                 if v == "auto" {
                     Ok(Auto::Auto)
                 } else {
-                    Err(E::custom(format!("expected \"auto\" or {}, got \"{v}\"", $what)))
+                    Err(E::custom(format!(
+                        "expected \"auto\" or {}, got \"{v}\"",
+                        $what
+                    )))
                 }
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
                 #[allow(clippy::redundant_closure_call)]
-                ($from_f64)(v).map(Auto::Value).ok_or_else(|| E::custom(format!("expected \"auto\" or {}, got {v}", $what)))
+                ($from_f64)(v)
+                    .map(Auto::Value)
+                    .ok_or_else(|| E::custom(format!("expected \"auto\" or {}, got {v}", $what)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
                 #[allow(clippy::redundant_closure_call)]
-                ($from_i64)(v).map(Auto::Value).ok_or_else(|| E::custom(format!("expected \"auto\" or {}, got {v}", $what)))
+                ($from_i64)(v)
+                    .map(Auto::Value)
+                    .ok_or_else(|| E::custom(format!("expected \"auto\" or {}, got {v}", $what)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 self.visit_i64(v.min(i64::MAX as u64) as i64)
@@ -106,7 +117,12 @@ macro_rules! auto_visitor {
     };
 }
 auto_visitor!(f64, "a number", |v: f64| Some(v), |v: i64| Some(v as f64));
-auto_visitor!(usize, "a non-negative integer", |_v: f64| None::<usize>, |v: i64| usize::try_from(v).ok());
+auto_visitor!(
+    usize,
+    "a non-negative integer",
+    |_v: f64| None::<usize>,
+    |v: i64| usize::try_from(v).ok()
+);
 
 /// A run: one model, its data, optional training, and the analyses asked for.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -200,7 +216,14 @@ fn default_n() -> usize {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { n: default_n(), test_n: 0, teacher_rank: None, singular_values: None, noise: 0.0, feature_probability: None }
+        Self {
+            n: default_n(),
+            test_n: 0,
+            teacher_rank: None,
+            singular_values: None,
+            noise: 0.0,
+            feature_probability: None,
+        }
     }
 }
 
@@ -352,17 +375,25 @@ impl std::ops::Deref for ValidConfig {
 impl ValidConfig {
     /// Reads, parses and validates a config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_toml(&text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_path_buf(), message },
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
             other => other,
         })
     }
 
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let raw: RunConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::new(), message: e.to_string() })?;
+        let raw: RunConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
         raw.try_into()
     }
 
@@ -398,26 +429,46 @@ fn at_least(key: &str, v: usize, min: usize) -> Result<(), ConfigError> {
 
 fn check_widths(widths: &[usize]) -> Result<(), ConfigError> {
     if widths.len() < 3 {
-        return Err(invalid("model.widths", format!("{widths:?}"), "needs at least 3 widths (input, hidden…, output)"));
+        return Err(invalid(
+            "model.widths",
+            format!("{widths:?}"),
+            "needs at least 3 widths (input, hidden…, output)",
+        ));
     }
     if let Some(i) = widths.iter().position(|&w| w == 0) {
-        return Err(invalid(&format!("model.widths[{i}]"), 0, "every width must be at least 1"));
+        return Err(invalid(
+            &format!("model.widths[{i}]"),
+            0,
+            "every width must be at least 1",
+        ));
     }
     let params: usize = widths.windows(2).map(|p| p[0] * p[1]).sum();
     if params > 5_000_000 {
-        return Err(invalid("model.widths", format!("{widths:?}"), format!("{params} parameters is more than 5,000,000")));
+        return Err(invalid(
+            "model.widths",
+            format!("{widths:?}"),
+            format!("{params} parameters is more than 5,000,000"),
+        ));
     }
     Ok(())
 }
 
 fn validate(c: &RunConfig) -> Result<(), ConfigError> {
     if c.name.is_empty() || c.name.contains(['/', '\\']) || c.name == "." || c.name == ".." {
-        return Err(invalid("name", format!("{:?}", c.name), "must be a non-empty folder name without slashes"));
+        return Err(invalid(
+            "name",
+            format!("{:?}", c.name),
+            "must be a non-empty folder name without slashes",
+        ));
     }
     let d = &c.data;
     at_least("data.n", d.n, 3)?;
     if !(d.noise.is_finite() && d.noise >= 0.0) {
-        return Err(invalid("data.noise", d.noise, "must be non-negative and finite"));
+        return Err(invalid(
+            "data.noise",
+            d.noise,
+            "must be non-negative and finite",
+        ));
     }
     match &c.model {
         ModelConfig::Dln { widths } => {
@@ -425,14 +476,26 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
             let narrowest = *widths.iter().min().expect("checked non-empty");
             let rank = d.teacher_rank.unwrap_or(1);
             if rank > narrowest {
-                return Err(invalid("data.teacher_rank", rank, format!("must be at most the narrowest width, {narrowest}")));
+                return Err(invalid(
+                    "data.teacher_rank",
+                    rank,
+                    format!("must be at most the narrowest width, {narrowest}"),
+                ));
             }
             if let Some(s) = &d.singular_values {
                 if s.len() != rank {
-                    return Err(invalid("data.singular_values", format!("{s:?}"), format!("needs exactly teacher_rank = {rank} values")));
+                    return Err(invalid(
+                        "data.singular_values",
+                        format!("{s:?}"),
+                        format!("needs exactly teacher_rank = {rank} values"),
+                    ));
                 }
                 if let Some(v) = s.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
-                    return Err(invalid("data.singular_values", v, "every singular value must be positive and finite"));
+                    return Err(invalid(
+                        "data.singular_values",
+                        v,
+                        "every singular value must be positive and finite",
+                    ));
                 }
             }
         }
@@ -447,14 +510,26 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
             }
         }
         ModelConfig::Potential { monomials } => {
-            slt_estimators::Potential::new(monomials).map_err(|e| invalid("model.monomials", format!("{monomials:?}"), e.to_string()))?;
+            slt_estimators::Potential::new(monomials)
+                .map_err(|e| invalid("model.monomials", format!("{monomials:?}"), e.to_string()))?;
             if c.train.is_some() {
-                return Err(invalid("train", "a [train] section", "a potential is measured at the origin; remove [train]"));
+                return Err(invalid(
+                    "train",
+                    "a [train] section",
+                    "a potential is measured at the origin; remove [train]",
+                ));
             }
         }
     }
     if d.teacher_rank.is_some() && !matches!(c.model, ModelConfig::Dln { .. }) {
-        return Err(invalid("data.teacher_rank", d.teacher_rank.unwrap_or(0), format!("applies to model.kind = \"dln\" only, not \"{}\"", c.model.kind())));
+        return Err(invalid(
+            "data.teacher_rank",
+            d.teacher_rank.unwrap_or(0),
+            format!(
+                "applies to model.kind = \"dln\" only, not \"{}\"",
+                c.model.kind()
+            ),
+        ));
     }
     if let Some(t) = &c.train {
         at_least("train.steps", t.steps, 1)?;
@@ -465,10 +540,18 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
             Checkpoints::Count(k) => at_least("train.checkpoints", *k, 1)?,
             Checkpoints::Steps(s) => {
                 if let Some(bad) = s.iter().find(|&&x| x == 0 || x > t.steps) {
-                    return Err(invalid("train.checkpoints", bad, format!("every checkpoint step must be in 1..={}", t.steps)));
+                    return Err(invalid(
+                        "train.checkpoints",
+                        bad,
+                        format!("every checkpoint step must be in 1..={}", t.steps),
+                    ));
                 }
                 if s.is_empty() {
-                    return Err(invalid("train.checkpoints", "[]", "needs at least one step"));
+                    return Err(invalid(
+                        "train.checkpoints",
+                        "[]",
+                        "needs at least one step",
+                    ));
                 }
             }
         }
@@ -482,7 +565,11 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         }
         if let Some(v) = l.localization.value() {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(invalid("llc.localization", v, "must be non-negative and finite"));
+                return Err(invalid(
+                    "llc.localization",
+                    v,
+                    "must be non-negative and finite",
+                ));
             }
         }
         at_least("llc.chains", l.chains, 1)?;
@@ -525,10 +612,14 @@ mod tests {
             ("[llc]\nstep_size = nan\n", "llc.step_size"),
         ];
         for (extra, needle) in cases {
-            let err = ValidConfig::from_toml(&format!("{base}{extra}")).unwrap_err().to_string();
+            let err = ValidConfig::from_toml(&format!("{base}{extra}"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{extra:?} gave {err}");
         }
-        let err = ValidConfig::from_toml("name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 0, 3]\n").unwrap_err();
+        let err =
+            ValidConfig::from_toml("name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 0, 3]\n")
+                .unwrap_err();
         assert!(err.to_string().contains("model.widths[1]"), "{err}");
         let err = ValidConfig::from_toml("name = \"x\"\n[model]\nkind = \"resnet\"\n").unwrap_err();
         assert!(err.to_string().contains("resnet"), "{err}");

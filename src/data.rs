@@ -5,7 +5,10 @@ use rand_distr::StandardNormal;
 
 /// A matrix with orthonormal columns, `rows × cols` row-major, from a Gaussian matrix by Gram–Schmidt.
 pub fn orthonormal_columns<R: Rng>(rows: usize, cols: usize, rng: &mut R) -> Vec<f64> {
-    assert!(cols <= rows, "cannot have {cols} orthonormal columns in R^{rows}");
+    assert!(
+        cols <= rows,
+        "cannot have {cols} orthonormal columns in R^{rows}"
+    );
     let mut q = vec![0.0; rows * cols];
     for j in 0..cols {
         loop {
@@ -58,7 +61,10 @@ impl DlnTeacher {
     pub fn new<R: Rng>(widths: &[usize], singular_values: &[f64], rng: &mut R) -> Self {
         let r = singular_values.len();
         let layers = widths.len() - 1;
-        let frames: Vec<Vec<f64>> = widths.iter().map(|&h| orthonormal_columns(h, r, rng)).collect();
+        let frames: Vec<Vec<f64>> = widths
+            .iter()
+            .map(|&h| orthonormal_columns(h, r, rng))
+            .collect();
         let mut flat = Vec::new();
         for l in 0..layers {
             let (hin, hout) = (widths[l], widths[l + 1]);
@@ -66,13 +72,22 @@ impl DlnTeacher {
             for i in 0..hout {
                 for j in 0..hin {
                     let v: f64 = (0..r)
-                        .map(|k| p_out[i * r + k] * singular_values[k].powf(1.0 / layers as f64) * p_in[j * r + k])
+                        .map(|k| {
+                            p_out[i * r + k]
+                                * singular_values[k].powf(1.0 / layers as f64)
+                                * p_in[j * r + k]
+                        })
                         .sum();
                     flat.push(v);
                 }
             }
         }
-        Self { widths: widths.to_vec(), rank: r, singular_values: singular_values.to_vec(), minimal_point: flat }
+        Self {
+            widths: widths.to_vec(),
+            rank: r,
+            singular_values: singular_values.to_vec(),
+            minimal_point: flat,
+        }
     }
 
     /// The default singular values for rank r: evenly spaced from 2 down to 1 (r = 1: just 1.5).
@@ -80,7 +95,9 @@ impl DlnTeacher {
         match rank {
             0 => vec![],
             1 => vec![1.5],
-            _ => (0..rank).map(|k| 2.0 - k as f64 / (rank - 1) as f64).collect(),
+            _ => (0..rank)
+                .map(|k| 2.0 - k as f64 / (rank - 1) as f64)
+                .collect(),
         }
     }
 
@@ -94,7 +111,9 @@ impl DlnTeacher {
 pub fn product_of_layers(widths: &[usize], flat: &[f64]) -> Vec<f64> {
     let h1 = widths[0];
     // acc: current product, rows × h1, starting from the identity.
-    let mut acc: Vec<f64> = (0..h1 * h1).map(|k| if k / h1 == k % h1 { 1.0 } else { 0.0 }).collect();
+    let mut acc: Vec<f64> = (0..h1 * h1)
+        .map(|k| if k / h1 == k % h1 { 1.0 } else { 0.0 })
+        .collect();
     let mut rows = h1;
     let mut offset = 0;
     for l in 0..widths.len() - 1 {
@@ -118,7 +137,14 @@ pub fn product_of_layers(widths: &[usize], flat: &[f64]) -> Vec<f64> {
 }
 
 /// Targets y = T x + noise for row-major inputs (n × cols of T) and a row-major matrix T.
-pub fn linear_targets<R: Rng>(t: &[f64], rows: usize, cols: usize, inputs: &[f64], noise: f64, rng: &mut R) -> Vec<f64> {
+pub fn linear_targets<R: Rng>(
+    t: &[f64],
+    rows: usize,
+    cols: usize,
+    inputs: &[f64],
+    noise: f64,
+    rng: &mut R,
+) -> Vec<f64> {
     let n = inputs.len() / cols;
     let mut y = Vec::with_capacity(n * rows);
     for i in 0..n {

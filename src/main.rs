@@ -49,7 +49,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let bad_input = e.chain().any(|c| c.downcast_ref::<ConfigError>().is_some() || is_input_error(c));
+            let bad_input = e
+                .chain()
+                .any(|c| c.downcast_ref::<ConfigError>().is_some() || is_input_error(c));
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }

@@ -15,7 +15,9 @@ use slt_estimators::{Landscape, LlcEstimate, Sgld, TemperedPosterior};
 use crate::config::{Auto, ConfigError, LlcConfig, ModelConfig, RunConfig, ValidConfig};
 use crate::models::Problem;
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
-use crate::report::{write_atomic, write_csv, write_json, LlcSummary, Summary, TheorySummary, Timing};
+use crate::report::{
+    write_atomic, write_csv, write_json, LlcSummary, Summary, TheorySummary, Timing,
+};
 use crate::train::{load_checkpoint, train, TrainOutcome};
 
 /// Where results go and how chatty to be.
@@ -30,7 +32,10 @@ pub struct RunOptions {
 impl RunOptions {
     /// The run folder for a config: `--out` if given, else results/<name>/.
     pub fn for_config(config: &RunConfig, out: Option<PathBuf>, quiet: bool) -> Self {
-        Self { out: out.unwrap_or_else(|| Path::new("results").join(&config.name)), quiet }
+        Self {
+            out: out.unwrap_or_else(|| Path::new("results").join(&config.name)),
+            quiet,
+        }
     }
 
     fn progress(&self, total: u64, what: &str) -> ProgressBar {
@@ -39,9 +44,11 @@ impl RunOptions {
         }
         let pb = ProgressBar::new(total);
         pb.set_style(
-            ProgressStyle::with_template("{msg:>10} [{bar:40}] {percent:>3}% {per_sec:>12} eta {eta}")
-                .expect("a fixed template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:>10} [{bar:40}] {percent:>3}% {per_sec:>12} eta {eta}",
+            )
+            .expect("a fixed template")
+            .progress_chars("=> "),
         );
         pb.set_message(what.to_string());
         pb
@@ -56,15 +63,27 @@ impl RunOptions {
 
 /// A known answer, formatted for summary.json.
 fn theory_summary(problem: &Problem) -> Option<TheorySummary> {
-    problem.theory.map(|k| TheorySummary { lambda: k.lambda.to_f64(), lambda_exact: k.lambda.to_string(), multiplicity: k.multiplicity })
+    problem.theory.map(|k| TheorySummary {
+        lambda: k.lambda.to_f64(),
+        lambda_exact: k.lambda.to_string(),
+        multiplicity: k.multiplicity,
+    })
 }
 
 /// `slt theory`: the known λ of the config's model at its reference point, as text.
 pub fn theory_text(config: &ValidConfig) -> String {
     let problem = Problem::build(config);
     match (&config.model, problem.theory) {
-        (_, Some(k)) => format!("lambda = {} ({:.6})\nmultiplicity = {}\n", k.lambda, k.lambda.to_f64(), k.multiplicity),
-        (m, None) => format!("no known lambda for model.kind = \"{}\" with these settings\n", m.kind()),
+        (_, Some(k)) => format!(
+            "lambda = {} ({:.6})\nmultiplicity = {}\n",
+            k.lambda,
+            k.lambda.to_f64(),
+            k.multiplicity
+        ),
+        (m, None) => format!(
+            "no known lambda for model.kind = \"{}\" with these settings\n",
+            m.kind()
+        ),
     }
 }
 
@@ -78,14 +97,34 @@ pub fn run_train(config: &ValidConfig, opts: &RunOptions) -> Result<(Problem, Tr
     })?;
     let start = Instant::now();
     let pb = opts.progress(tc.steps as u64, "train");
-    let outcome = train(tc, &problem, config.seed, &opts.out.join("checkpoints"), &|k| pb.inc(k))?;
+    let outcome = train(
+        tc,
+        &problem,
+        config.seed,
+        &opts.out.join("checkpoints"),
+        &|k| pb.inc(k),
+    )?;
     pb.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     write_csv(&opts.out.join("train_log.csv"), &outcome.log)?;
     let has_test = outcome.log.iter().any(|r| r.test_loss.is_some());
-    let mut bold = vec![Series { label: "train loss".into(), points: outcome.log.iter().map(|r| (r.step.max(1) as f64, r.train_loss)).collect() }];
+    let mut bold = vec![Series {
+        label: "train loss".into(),
+        points: outcome
+            .log
+            .iter()
+            .map(|r| (r.step.max(1) as f64, r.train_loss))
+            .collect(),
+    }];
     if has_test {
-        bold.push(Series { label: "test loss".into(), points: outcome.log.iter().filter_map(|r| r.test_loss.map(|t| (r.step.max(1) as f64, t))).collect() });
+        bold.push(Series {
+            label: "test loss".into(),
+            points: outcome
+                .log
+                .iter()
+                .filter_map(|r| r.test_loss.map(|t| (r.step.max(1) as f64, t)))
+                .collect(),
+        });
     }
     draw_line_plot(
         &LinePlot {
@@ -100,30 +139,62 @@ pub fn run_train(config: &ValidConfig, opts: &RunOptions) -> Result<(Problem, Tr
         },
         &opts.out.join("train_loss.png"),
     )?;
-    write_atomic(&opts.out.join("config.toml"), toml::to_string(&**config).context("formatting config")?.as_bytes())?;
+    write_atomic(
+        &opts.out.join("config.toml"),
+        toml::to_string(&**config)
+            .context("formatting config")?
+            .as_bytes(),
+    )?;
     let last = outcome.log.last().map(|r| r.train_loss).unwrap_or(f64::NAN);
-    opts.note(&format!("trained {} steps in {seconds:.1} s; final train loss {last:.4e}; results in {}", tc.steps, opts.out.display()));
+    opts.note(&format!(
+        "trained {} steps in {seconds:.1} s; final train loss {last:.4e}; results in {}",
+        tc.steps,
+        opts.out.display()
+    ));
     Ok((problem, outcome, seconds))
 }
 
 /// The point to measure and how to name it: the trained model, a saved checkpoint, or the reference point.
-fn measure_point(config: &RunConfig, problem: &Problem, trained: Option<&TrainOutcome>, out: &Path) -> Result<(Vec<f64>, String, bool)> {
+fn measure_point(
+    config: &RunConfig,
+    problem: &Problem,
+    trained: Option<&TrainOutcome>,
+    out: &Path,
+) -> Result<(Vec<f64>, String, bool)> {
     if let Some(t) = trained {
-        let last = t.checkpoints.last().context("training saved no checkpoint")?;
-        return Ok((last.params.clone(), format!("checkpoint step {}", last.step), false));
+        let last = t
+            .checkpoints
+            .last()
+            .context("training saved no checkpoint")?;
+        return Ok((
+            last.params.clone(),
+            format!("checkpoint step {}", last.step),
+            false,
+        ));
     }
     if let Some(tc) = &config.train {
-        let shape = problem.shape.as_ref().context("a trained model has a shape")?;
-        let path = out.join("checkpoints").join(format!("step-{:08}.bpk", tc.steps));
+        let shape = problem
+            .shape
+            .as_ref()
+            .context("a trained model has a shape")?;
+        let path = out
+            .join("checkpoints")
+            .join(format!("step-{:08}.bpk", tc.steps));
         if !path.exists() {
             return Err(ConfigError::Invalid {
                 key: "train".into(),
                 value: path.display().to_string(),
-                rule: "no final checkpoint there: run `slt train` (or `slt run`) on this config first".into(),
+                rule:
+                    "no final checkpoint there: run `slt train` (or `slt run`) on this config first"
+                        .into(),
             }
             .into());
         }
-        return Ok((load_checkpoint(shape, &path)?, format!("checkpoint step {}", tc.steps), false));
+        return Ok((
+            load_checkpoint(shape, &path)?,
+            format!("checkpoint step {}", tc.steps),
+            false,
+        ));
     }
     match (&config.model, &problem.reference_point) {
         (ModelConfig::Potential { .. }, Some(p)) => Ok((p.clone(), "origin".into(), true)),
@@ -132,7 +203,10 @@ fn measure_point(config: &RunConfig, problem: &Problem, trained: Option<&TrainOu
         (m, _) => Err(ConfigError::Invalid {
             key: "train".into(),
             value: "absent".into(),
-            rule: format!("model.kind = \"{}\" has no reference point: add a [train] section", m.kind()),
+            rule: format!(
+                "model.kind = \"{}\" has no reference point: add a [train] section",
+                m.kind()
+            ),
         }
         .into()),
     }
@@ -149,13 +223,18 @@ struct TraceRow {
 }
 
 /// `slt llc` (and the LLC part of `slt run`): estimates λ̂ at the trained model or the reference point.
-pub fn run_llc(config: &ValidConfig, opts: &RunOptions, trained: Option<(Problem, TrainOutcome, f64)>) -> Result<Summary> {
+pub fn run_llc(
+    config: &ValidConfig,
+    opts: &RunOptions,
+    trained: Option<(Problem, TrainOutcome, f64)>,
+) -> Result<Summary> {
     let (problem, outcome, train_s) = match trained {
         Some((p, o, s)) => (p, Some(o), Some(s)),
         None => (Problem::build(config), None, None),
     };
     let llc_cfg = config.llc.clone().unwrap_or_default();
-    let (center, measured_at, theory_applies) = measure_point(config, &problem, outcome.as_ref(), &opts.out)?;
+    let (center, measured_at, theory_applies) =
+        measure_point(config, &problem, outcome.as_ref(), &opts.out)?;
     let landscape = problem.landscape();
     let start = Instant::now();
     let request = SettingsRequest {
@@ -179,7 +258,10 @@ pub fn run_llc(config: &ValidConfig, opts: &RunOptions, trained: Option<(Problem
         full_loss_every: llc_cfg.full_loss_every,
         threads: llc_cfg.threads,
     };
-    let posterior = TemperedPosterior { nbeta: resolved.nbeta, localization: resolved.localization };
+    let posterior = TemperedPosterior {
+        nbeta: resolved.nbeta,
+        localization: resolved.localization,
+    };
     let sampler = Sgld::new(resolved.step_size, posterior)?;
     opts.note(&format!(
         "llc: d = {d}, nβ = {:.4}, γ = {:.4}, ε = {:.3e}, burn-in {} + {} draws × thin {} per chain, {} chains",
@@ -194,8 +276,19 @@ pub fn run_llc(config: &ValidConfig, opts: &RunOptions, trained: Option<(Problem
     // Write what we have before judging it: a run whose chains all diverged keeps its traces.
     let mut rows = Vec::new();
     for t in &traces {
-        for (k, (loss, run)) in t.losses.iter().zip(running_llc(t, init_loss, resolved.nbeta)).enumerate() {
-            rows.push(TraceRow { chain: t.chain, draw: k, loss: *loss, running_llc: run, diverged: t.divergence.is_some() });
+        for (k, (loss, run)) in t
+            .losses
+            .iter()
+            .zip(running_llc(t, init_loss, resolved.nbeta))
+            .enumerate()
+        {
+            rows.push(TraceRow {
+                chain: t.chain,
+                draw: k,
+                loss: *loss,
+                running_llc: run,
+                diverged: t.divergence.is_some(),
+            });
         }
     }
     write_csv(&opts.out.join("llc_trace.csv"), &rows)?;
@@ -208,29 +301,61 @@ pub fn run_llc(config: &ValidConfig, opts: &RunOptions, trained: Option<(Problem
         thin: Auto::Value(resolved.thin),
         ..llc_cfg.clone()
     });
-    write_atomic(&opts.out.join("config.toml"), toml::to_string(&resolved_config).context("formatting config")?.as_bytes())?;
-    let theory = if theory_applies { theory_summary(&problem) } else { None };
-    plot_trace(config, opts, &traces, init_loss, resolved.nbeta, theory.as_ref().map(|t| t.lambda))?;
+    write_atomic(
+        &opts.out.join("config.toml"),
+        toml::to_string(&resolved_config)
+            .context("formatting config")?
+            .as_bytes(),
+    )?;
+    let theory = if theory_applies {
+        theory_summary(&problem)
+    } else {
+        None
+    };
+    plot_trace(
+        config,
+        opts,
+        &traces,
+        init_loss,
+        resolved.nbeta,
+        theory.as_ref().map(|t| t.lambda),
+    )?;
 
     let est = LlcEstimate::from_traces(&traces, init_loss, resolved.nbeta)?;
     let divergences: Vec<String> = traces
         .iter()
-        .filter_map(|t| t.divergence.as_ref().map(|d| format!("chain {}: {} at step {}", t.chain, d.reason, d.step)))
+        .filter_map(|t| {
+            t.divergence
+                .as_ref()
+                .map(|d| format!("chain {}: {} at step {}", t.chain, d.reason, d.step))
+        })
         .collect();
     let mut warnings = Vec::new();
     if est.mean < 0.0 {
-        warnings.push(format!("negative λ̂ ({:.4}): the chains found lower loss than w*, which is not a local minimum", est.mean));
+        warnings.push(format!(
+            "negative λ̂ ({:.4}): the chains found lower loss than w*, which is not a local minimum",
+            est.mean
+        ));
     }
     if est.rhat > 1.05 {
-        warnings.push(format!("R-hat of the loss traces is {:.3} > 1.05: the chains disagree; raise draws or burn-in", est.rhat));
+        warnings.push(format!(
+            "R-hat of the loss traces is {:.3} > 1.05: the chains disagree; raise draws or burn-in",
+            est.rhat
+        ));
     }
     if est.diverged_chains > 0 {
-        warnings.push(format!("{} of {} chains diverged and were excluded", est.diverged_chains, est.chains));
+        warnings.push(format!(
+            "{} of {} chains diverged and were excluded",
+            est.diverged_chains, est.chains
+        ));
     }
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let batch = landscape.data_size().map(|n| llc_cfg.batch.min(n)).unwrap_or(0);
+    let batch = landscape
+        .data_size()
+        .map(|n| llc_cfg.batch.min(n))
+        .unwrap_or(0);
     let summary = Summary {
         name: config.name.clone(),
         n: problem.n,
@@ -261,11 +386,20 @@ pub fn run_llc(config: &ValidConfig, opts: &RunOptions, trained: Option<(Problem
             warnings,
         }),
         theory,
-        final_train_loss: outcome.as_ref().and_then(|o| o.log.last().map(|r| r.train_loss)),
-        timing_s: Timing { train: train_s, llc: Some(llc_s) },
+        final_train_loss: outcome
+            .as_ref()
+            .and_then(|o| o.log.last().map(|r| r.train_loss)),
+        timing_s: Timing {
+            train: train_s,
+            llc: Some(llc_s),
+        },
     };
     write_json(&opts.out.join("summary.json"), &summary)?;
-    let known = summary.theory.as_ref().map(|t| format!(" (known λ = {})", t.lambda_exact)).unwrap_or_default();
+    let known = summary
+        .theory
+        .as_ref()
+        .map(|t| format!(" (known λ = {})", t.lambda_exact))
+        .unwrap_or_default();
     opts.note(&format!(
         "λ̂ = {:.4} ± {:.4} (std over chains {:.4}){known}; R-hat {:.3}, ESS {:.0}; {:.1} s; results in {}",
         est.mean, est.stderr, est.std, est.rhat, est.ess, llc_s, opts.out.display()
@@ -283,19 +417,49 @@ fn divergence_radius(center: &[f64], localization: f64, d: usize) -> f64 {
     }
 }
 
-fn plot_trace(config: &RunConfig, opts: &RunOptions, traces: &[slt_estimators::ChainTrace], init_loss: f64, nbeta: f64, known: Option<f64>) -> Result<()> {
-    let runs: Vec<Vec<f64>> = traces.iter().map(|t| running_llc(t, init_loss, nbeta)).collect();
+fn plot_trace(
+    config: &RunConfig,
+    opts: &RunOptions,
+    traces: &[slt_estimators::ChainTrace],
+    init_loss: f64,
+    nbeta: f64,
+    known: Option<f64>,
+) -> Result<()> {
+    let runs: Vec<Vec<f64>> = traces
+        .iter()
+        .map(|t| running_llc(t, init_loss, nbeta))
+        .collect();
     let faint: Vec<Series> = runs
         .iter()
         .zip(traces)
         .map(|(r, t)| Series {
-            label: format!("chain {}{}", t.chain, if t.divergence.is_some() { " (diverged)" } else { "" }),
+            label: format!(
+                "chain {}{}",
+                t.chain,
+                if t.divergence.is_some() {
+                    " (diverged)"
+                } else {
+                    ""
+                }
+            ),
             points: r.iter().enumerate().map(|(k, v)| (k as f64, *v)).collect(),
         })
         .collect();
-    let kept: Vec<&Vec<f64>> = runs.iter().zip(traces).filter(|(_, t)| t.divergence.is_none()).map(|(r, _)| r).collect();
+    let kept: Vec<&Vec<f64>> = runs
+        .iter()
+        .zip(traces)
+        .filter(|(_, t)| t.divergence.is_none())
+        .map(|(r, _)| r)
+        .collect();
     let len = kept.iter().map(|r| r.len()).min().unwrap_or(0);
-    let mean: Vec<(f64, f64)> = (0..len).map(|k| (k as f64, kept.iter().map(|r| r[k]).sum::<f64>() / kept.len() as f64)).collect();
+    let mean: Vec<(f64, f64)> = (0..len)
+        .map(|k| {
+            (
+                k as f64,
+                kept.iter().map(|r| r[k]).sum::<f64>() / kept.len() as f64,
+            )
+        })
+        .collect();
     draw_line_plot(
         &LinePlot {
             title: format!("{}: running λ̂ per chain", config.name),
@@ -304,8 +468,18 @@ fn plot_trace(config: &RunConfig, opts: &RunOptions, traces: &[slt_estimators::C
             log_x: false,
             log_y: false,
             faint,
-            bold: vec![Series { label: "mean over chains".into(), points: mean }],
-            hlines: known.map(|y| vec![HLine { label: format!("known λ = {y:.4}"), y }]).unwrap_or_default(),
+            bold: vec![Series {
+                label: "mean over chains".into(),
+                points: mean,
+            }],
+            hlines: known
+                .map(|y| {
+                    vec![HLine {
+                        label: format!("known λ = {y:.4}"),
+                        y,
+                    }]
+                })
+                .unwrap_or_default(),
         },
         &opts.out.join("llc_trace.png"),
     )?;
@@ -314,7 +488,11 @@ fn plot_trace(config: &RunConfig, opts: &RunOptions, traces: &[slt_estimators::C
 
 /// `slt run`: train when the config asks for it, then every analysis it asks for.
 pub fn run_all(config: &ValidConfig, opts: &RunOptions) -> Result<Option<Summary>> {
-    let trained = if config.train.is_some() { Some(run_train(config, opts)?) } else { None };
+    let trained = if config.train.is_some() {
+        Some(run_train(config, opts)?)
+    } else {
+        None
+    };
     if config.llc.is_none() {
         if trained.is_none() {
             bail!("nothing to do: the config has neither [train] nor [llc]");

@@ -71,16 +71,24 @@ pub fn checkpoint_steps(spec: &Checkpoints, steps: usize) -> Vec<usize> {
 
 /// Initial flat parameters: Gaussian with sd `scale / sqrt(fan-in)`, zero biases.
 pub fn initial_params(shape: &NetShape, scale: f64, rng: &mut Xoshiro256PlusPlus) -> Vec<f64> {
-    let mut g = |sd: f64, count: usize, out: &mut Vec<f64>| out.extend((0..count).map(|_| sd * rng.sample::<f64, _>(StandardNormal)));
+    let mut g = |sd: f64, count: usize, out: &mut Vec<f64>| {
+        out.extend((0..count).map(|_| sd * rng.sample::<f64, _>(StandardNormal)))
+    };
     let mut flat = Vec::new();
     match shape {
-        NetShape::Dln(w) => w.windows(2).for_each(|p| g(scale / (p[0] as f64).sqrt(), p[0] * p[1], &mut flat)),
+        NetShape::Dln(w) => w
+            .windows(2)
+            .for_each(|p| g(scale / (p[0] as f64).sqrt(), p[0] * p[1], &mut flat)),
         NetShape::Mlp(w) => w.windows(2).for_each(|p| {
             g(scale / (p[0] as f64).sqrt(), p[0] * p[1], &mut flat);
             flat.extend(std::iter::repeat_n(0.0, p[1]));
         }),
         NetShape::Tms { features, hidden } => {
-            g(scale / (*hidden as f64).sqrt(), features * hidden, &mut flat);
+            g(
+                scale / (*hidden as f64).sqrt(),
+                features * hidden,
+                &mut flat,
+            );
             flat.extend(std::iter::repeat_n(0.0, *features));
         }
     }
@@ -91,8 +99,16 @@ fn batch_tensors(data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<2>, 
     let mut x = Vec::with_capacity(idx.len() * data.d_in);
     let mut y = Vec::with_capacity(idx.len() * data.d_out);
     for &i in idx {
-        x.extend(data.inputs[i * data.d_in..(i + 1) * data.d_in].iter().map(|&v| v as f32));
-        y.extend(data.targets[i * data.d_out..(i + 1) * data.d_out].iter().map(|&v| v as f32));
+        x.extend(
+            data.inputs[i * data.d_in..(i + 1) * data.d_in]
+                .iter()
+                .map(|&v| v as f32),
+        );
+        y.extend(
+            data.targets[i * data.d_out..(i + 1) * data.d_out]
+                .iter()
+                .map(|&v| v as f32),
+        );
     }
     (
         Tensor::from_data(TensorData::new(x, [idx.len(), data.d_in]), device),
@@ -103,17 +119,26 @@ fn batch_tensors(data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<2>, 
 /// Saves a network as burnpack, atomically (temp file, then rename).
 pub fn save_checkpoint(net: &Net, path: &Path) -> Result<()> {
     let tmp = path.with_extension("bpk.tmp");
-    net.clone().save_file(&tmp).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("writing checkpoint {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming checkpoint to {}", path.display()))?;
+    net.clone()
+        .save_file(&tmp)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("writing checkpoint {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming checkpoint to {}", path.display()))?;
     Ok(())
 }
 
 /// Loads a burnpack checkpoint of the given shape; returns its flat parameters.
 pub fn load_checkpoint(shape: &NetShape, path: &Path) -> Result<Vec<f64>> {
-    let record = burn::store::ModuleRecord::load(path).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    let record = burn::store::ModuleRecord::load(path)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("reading checkpoint {}", path.display()))?;
     let device = Device::default();
     let template = Net::from_flat(shape, &vec![0.0; shape_dim(shape)], &device);
-    let net = template.try_load_record(record).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("checkpoint {} does not fit the model", path.display()))?;
+    let net = template
+        .try_load_record(record)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("checkpoint {} does not fit the model", path.display()))?;
     Ok(net.to_flat())
 }
 
@@ -129,13 +154,31 @@ pub fn shape_dim(shape: &NetShape) -> usize {
 /// Trains the problem's network with burn, saving checkpoints into `checkpoint_dir`.
 ///
 /// `progress` is called with the number of steps done since its last call.
-pub fn train(config: &TrainConfig, problem: &Problem, seed: u64, checkpoint_dir: &Path, progress: &dyn Fn(u64)) -> Result<TrainOutcome> {
-    let shape = problem.shape.as_ref().context("this model has no network to train")?;
-    let data = problem.train.as_ref().context("this model has no training data")?;
-    std::fs::create_dir_all(checkpoint_dir).with_context(|| format!("creating {}", checkpoint_dir.display()))?;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(slt_estimators::chains::chain_seed(seed, 2_000_000));
+pub fn train(
+    config: &TrainConfig,
+    problem: &Problem,
+    seed: u64,
+    checkpoint_dir: &Path,
+    progress: &dyn Fn(u64),
+) -> Result<TrainOutcome> {
+    let shape = problem
+        .shape
+        .as_ref()
+        .context("this model has no network to train")?;
+    let data = problem
+        .train
+        .as_ref()
+        .context("this model has no training data")?;
+    std::fs::create_dir_all(checkpoint_dir)
+        .with_context(|| format!("creating {}", checkpoint_dir.display()))?;
+    let mut rng =
+        Xoshiro256PlusPlus::seed_from_u64(slt_estimators::chains::chain_seed(seed, 2_000_000));
     let device = Device::default().autodiff();
-    let mut net = Net::from_flat(shape, &initial_params(shape, config.init_scale, &mut rng), &device);
+    let mut net = Net::from_flat(
+        shape,
+        &initial_params(shape, config.init_scale, &mut rng),
+        &device,
+    );
     let mut optimizer = match config.optimizer {
         OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
         OptimizerKind::Sgd => SgdConfig::new().init(),
@@ -162,7 +205,11 @@ pub fn train(config: &TrainConfig, problem: &Problem, seed: u64, checkpoint_dir:
         let params = net.to_flat();
         let train_loss = full_loss(&train_land, &params);
         let test_loss = test_land.as_ref().map(|l| full_loss(l, &params));
-        log.push(TrainLogRow { step, train_loss, test_loss });
+        log.push(TrainLogRow {
+            step,
+            train_loss,
+            test_loss,
+        });
         if !train_loss.is_finite() {
             anyhow::bail!("training diverged at step {step} (train loss {train_loss}); lower train.lr (now {})", config.lr);
         }
@@ -184,7 +231,11 @@ pub fn train(config: &TrainConfig, problem: &Problem, seed: u64, checkpoint_dir:
             record(step, &net, &mut log)?;
         }
         if step % 64 == 0 || step == config.steps {
-            progress(if step % 64 == 0 { 64 } else { (step % 64) as u64 });
+            progress(if step % 64 == 0 {
+                64
+            } else {
+                (step % 64) as u64
+            });
         }
     }
     Ok(TrainOutcome { checkpoints, log })

@@ -10,7 +10,12 @@ use crate::sampler::ChainRng;
 /// finite-difference Hessian-vector products (central differences of the gradient).
 ///
 /// Returns 0 for a landscape that is flat to the probe's resolution.
-pub fn top_hessian_eigenvalue<L: Landscape>(landscape: &L, w: &[f64], iterations: usize, seed: u64) -> f64 {
+pub fn top_hessian_eigenvalue<L: Landscape>(
+    landscape: &L,
+    w: &[f64],
+    iterations: usize,
+    seed: u64,
+) -> f64 {
     let d = landscape.dim();
     let mut rng = ChainRng::seed_from_u64(seed);
     let mut ws = landscape.workspace();
@@ -29,7 +34,11 @@ pub fn top_hessian_eigenvalue<L: Landscape>(landscape: &L, w: &[f64], iterations
             wp[i] = w[i] - h * v[i];
         }
         landscape.loss_and_grad(&wp, Batch::Full, &mut gm, &mut ws);
-        let mut hv: Vec<f64> = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * h)).collect();
+        let mut hv: Vec<f64> = gp
+            .iter()
+            .zip(&gm)
+            .map(|(a, b)| (a - b) / (2.0 * h))
+            .collect();
         eig = v.iter().zip(&hv).map(|(a, b)| a * b).sum::<f64>();
         let norm = hv.iter().map(|x| x * x).sum::<f64>().sqrt();
         if !(norm > 0.0 && norm.is_finite()) {
@@ -124,7 +133,11 @@ impl LandscapeProbe {
 
     /// Number of directions where the quadratic term dominates (nβ h s² ≥ 1): the Hessian's effective rank at this temperature.
     pub fn regular_directions(&self, nbeta: f64) -> usize {
-        self.eigenvalues.iter().zip(&self.extents).filter(|(h, s)| nbeta * **h * **s * **s >= 1.0).count()
+        self.eigenvalues
+            .iter()
+            .zip(&self.extents)
+            .filter(|(h, s)| nbeta * **h * **s * **s >= 1.0)
+            .count()
     }
 }
 
@@ -162,17 +175,25 @@ pub fn probe_landscape<L: Landscape>(
         }
     }
     if (0..d).any(|j| (0..d).any(|i| !hess[(i, j)].is_finite())) {
-        return Err(crate::Error::Numerical { what: "landscape probe", why: "the Hessian at w* is not finite".into() });
+        return Err(crate::Error::Numerical {
+            what: "landscape probe",
+            why: "the Hessian at w* is not finite".into(),
+        });
     }
     let eig = hess
         .self_adjoint_eigen(faer::Side::Lower)
-        .map_err(|e| crate::Error::Numerical { what: "landscape probe", why: format!("eigensolver: {e:?}") })?;
+        .map_err(|e| crate::Error::Numerical {
+            what: "landscape probe",
+            why: format!("eigensolver: {e:?}"),
+        })?;
     let (values, vectors) = (eig.S(), eig.U());
     let base = landscape.loss(center, batch, &mut ws);
     // Directions: the eigenvectors the quadratic term confines within `max_extent`, and, in the rest
     // (the Hessian's numerical null space, where single eigenvectors can be exactly flat while their
     // mixtures are not, as in a deep linear net at zero), as many random unit mixtures.
-    let null: Vec<usize> = (0..d).filter(|&k| nbeta * values[k].max(0.0) * max_extent * max_extent < 1.0).collect();
+    let null: Vec<usize> = (0..d)
+        .filter(|&k| nbeta * values[k].max(0.0) * max_extent * max_extent < 1.0)
+        .collect();
     let mut rng = ChainRng::seed_from_u64(0x5EED);
     let mut eigenvalues = Vec::with_capacity(d);
     let mut extents = Vec::with_capacity(d);
@@ -181,7 +202,14 @@ pub fn probe_landscape<L: Landscape>(
         let is_null = null.binary_search(&k).is_ok();
         let v: Vec<f64> = if is_null {
             let coef: Vec<f64> = null.iter().map(|_| rng.sample(StandardNormal)).collect();
-            let mut v: Vec<f64> = (0..d).map(|i| null.iter().zip(&coef).map(|(&j, c)| c * vectors[(i, j)]).sum()).collect();
+            let mut v: Vec<f64> = (0..d)
+                .map(|i| {
+                    null.iter()
+                        .zip(&coef)
+                        .map(|(&j, c)| c * vectors[(i, j)])
+                        .sum()
+                })
+                .collect();
             normalize(&mut v);
             v
         } else {
@@ -189,7 +217,10 @@ pub fn probe_landscape<L: Landscape>(
         };
         // The Rayleigh quotient vᵀHv: the eigenvalue for an eigenvector, the mixture's curvature otherwise.
         let hk = if is_null {
-            (0..d).map(|i| (0..d).map(|j| v[i] * hess[(i, j)] * v[j]).sum::<f64>()).sum::<f64>().max(0.0)
+            (0..d)
+                .map(|i| (0..d).map(|j| v[i] * hess[(i, j)] * v[j]).sum::<f64>())
+                .sum::<f64>()
+                .max(0.0)
         } else {
             values[k].max(0.0)
         };
@@ -204,9 +235,18 @@ pub fn probe_landscape<L: Landscape>(
         let s = side(1.0).min(side(-1.0));
         eigenvalues.push(hk);
         extents.push(s);
-        stiffness.push(if nbeta * hk * s * s >= 1.0 { nbeta * hk } else { 12.0 / (s * s) });
+        stiffness.push(if nbeta * hk * s * s >= 1.0 {
+            nbeta * hk
+        } else {
+            12.0 / (s * s)
+        });
     }
-    Ok(LandscapeProbe { eigenvalues, extents, stiffness, max_extent })
+    Ok(LandscapeProbe {
+        eigenvalues,
+        extents,
+        stiffness,
+        max_extent,
+    })
 }
 
 /// The distance at which `excess(s)` first reaches 1, by bisection on ln s; `max_extent` if it never does.
@@ -307,8 +347,13 @@ pub fn resolve_settings<L: Landscape>(
     draws: usize,
     request: SettingsRequest,
 ) -> crate::Result<ResolvedSettings> {
-    let nbeta = request.nbeta.unwrap_or_else(|| crate::llc::default_nbeta(n));
-    let needs_probe = request.localization.is_none() || request.step_size.is_none() || request.burnin.is_none() || request.thin.is_none();
+    let nbeta = request
+        .nbeta
+        .unwrap_or_else(|| crate::llc::default_nbeta(n));
+    let needs_probe = request.localization.is_none()
+        || request.step_size.is_none()
+        || request.burnin.is_none()
+        || request.thin.is_none();
     if !needs_probe {
         return Ok(ResolvedSettings {
             nbeta,
@@ -319,8 +364,13 @@ pub fn resolve_settings<L: Landscape>(
             probe: None,
         });
     }
-    let points: Vec<usize> = (0..landscape.data_size().unwrap_or(0).min(rule::PROBE_POINTS)).collect();
-    let batch = if landscape.data_size().is_some() { Batch::Indices(&points) } else { Batch::Full };
+    let points: Vec<usize> =
+        (0..landscape.data_size().unwrap_or(0).min(rule::PROBE_POINTS)).collect();
+    let batch = if landscape.data_size().is_some() {
+        Batch::Indices(&points)
+    } else {
+        Batch::Full
+    };
     let probe = probe_landscape(landscape, center, batch, nbeta, rule::MAX_EXTENT)?;
     let non_flat: Vec<usize> = probe.non_flat().collect();
     let singular: Vec<f64> = non_flat
@@ -328,18 +378,43 @@ pub fn resolve_settings<L: Landscape>(
         .filter(|&&i| nbeta * probe.eigenvalues[i] * probe.extents[i] * probe.extents[i] < 1.0)
         .map(|&i| probe.extents[i])
         .collect();
-    let mut typical: Vec<f64> = if singular.is_empty() { non_flat.iter().map(|&i| probe.extents[i]).collect() } else { singular };
+    let mut typical: Vec<f64> = if singular.is_empty() {
+        non_flat.iter().map(|&i| probe.extents[i]).collect()
+    } else {
+        singular
+    };
     typical.sort_by(f64::total_cmp);
     let singular_extent = typical.get(typical.len() / 2).copied().unwrap_or(1.0);
-    let localization = request.localization.unwrap_or(2.0 * rule::DELTA / (singular_extent * singular_extent));
-    let stiffness_max = non_flat.iter().map(|&i| probe.stiffness[i]).fold(0.0, f64::max);
-    let stiffness_slow = non_flat.iter().map(|&i| probe.stiffness[i]).fold(f64::INFINITY, f64::min).max(localization);
-    let stiffness_slow = if stiffness_slow.is_finite() && stiffness_slow > 0.0 { stiffness_slow } else { 1.0 };
-    let step_size = request.step_size.unwrap_or(rule::KAPPA / (stiffness_max + localization).max(1e-12));
+    let localization = request
+        .localization
+        .unwrap_or(2.0 * rule::DELTA / (singular_extent * singular_extent));
+    let stiffness_max = non_flat
+        .iter()
+        .map(|&i| probe.stiffness[i])
+        .fold(0.0, f64::max);
+    let stiffness_slow = non_flat
+        .iter()
+        .map(|&i| probe.stiffness[i])
+        .fold(f64::INFINITY, f64::min)
+        .max(localization);
+    let stiffness_slow = if stiffness_slow.is_finite() && stiffness_slow > 0.0 {
+        stiffness_slow
+    } else {
+        1.0
+    };
+    let step_size = request
+        .step_size
+        .unwrap_or(rule::KAPPA / (stiffness_max + localization).max(1e-12));
     let tau = 2.0 / (step_size * stiffness_slow);
-    let burnin = request.burnin.unwrap_or((rule::BURNIN_TAUS * tau).min(0.2 * rule::MAX_STEPS).ceil() as usize);
-    let sample_steps = (rule::SAMPLE_TAUS * tau).max(rule::MIN_SAMPLE_STEPS).min(0.8 * rule::MAX_STEPS);
-    let thin = request.thin.unwrap_or((sample_steps / draws.max(1) as f64).ceil().max(1.0) as usize);
+    let burnin = request
+        .burnin
+        .unwrap_or((rule::BURNIN_TAUS * tau).min(0.2 * rule::MAX_STEPS).ceil() as usize);
+    let sample_steps = (rule::SAMPLE_TAUS * tau)
+        .max(rule::MIN_SAMPLE_STEPS)
+        .min(0.8 * rule::MAX_STEPS);
+    let thin = request
+        .thin
+        .unwrap_or((sample_steps / draws.max(1) as f64).ceil().max(1.0) as usize);
     Ok(ResolvedSettings {
         nbeta,
         localization,

@@ -38,7 +38,11 @@ impl ChainSettings {
     pub fn validate(&self) -> Result<()> {
         let positive = |name: &'static str, v: usize| {
             if v == 0 {
-                Err(Error::OutOfRange { name, value: v.to_string(), rule: "must be at least 1" })
+                Err(Error::OutOfRange {
+                    name,
+                    value: v.to_string(),
+                    rule: "must be at least 1",
+                })
             } else {
                 Ok(())
             }
@@ -121,7 +125,10 @@ pub fn run_chains<L: Landscape, S: Sampler>(
     settings: &ChainSettings,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<ChainTrace>> {
-    run_chains_observed(landscape, sampler, center, settings, progress, |_| NoObserver).map(|(t, _)| t)
+    run_chains_observed(landscape, sampler, center, settings, progress, |_| {
+        NoObserver
+    })
+    .map(|(t, _)| t)
 }
 
 /// Runs `settings.chains` chains from `center` (w*), each on its own random stream, on worker threads.
@@ -145,7 +152,9 @@ pub fn run_chains_observed<L: Landscape, S: Sampler, O: ChainObserver>(
         });
     }
     let threads = if settings.threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     } else {
         settings.threads
     }
@@ -161,7 +170,15 @@ pub fn run_chains_observed<L: Landscape, S: Sampler, O: ChainObserver>(
                     break;
                 }
                 let mut observer = make_observer(c);
-                let trace = run_one_chain(landscape, sampler, center, settings, c, progress, &mut observer);
+                let trace = run_one_chain(
+                    landscape,
+                    sampler,
+                    center,
+                    settings,
+                    c,
+                    progress,
+                    &mut observer,
+                );
                 results.lock().expect("a chain thread panicked")[c] = Some((trace, observer));
             });
         }
@@ -218,14 +235,19 @@ fn run_one_chain<L: Landscape, S: Sampler, O: ChainObserver>(
         };
         let loss = landscape.loss_and_grad(&w, batch, &mut grad, &mut ws);
         if !loss.is_finite() {
-            trace.divergence = Some(Divergence { step, reason: format!("loss became {loss}") });
+            trace.divergence = Some(Divergence {
+                step,
+                reason: format!("loss became {loss}"),
+            });
             break;
         }
         if step >= settings.burnin && (step - settings.burnin) % settings.thin == 0 {
             let draw = (step - settings.burnin) / settings.thin;
             trace.losses.push(loss);
             if settings.full_loss_every > 0 && draw % settings.full_loss_every == 0 {
-                trace.full_losses.push((draw, landscape.loss(&w, Batch::Full, &mut ws)));
+                trace
+                    .full_losses
+                    .push((draw, landscape.loss(&w, Batch::Full, &mut ws)));
             }
             observer.on_draw(draw, &w, loss);
         }

@@ -27,7 +27,9 @@ pub enum Error {
         why: String,
     },
     /// Every chain diverged, so there is no estimate to report.
-    #[error("all {chains} chains diverged ({reason}); lower llc.step_size or raise llc.localization")]
+    #[error(
+        "all {chains} chains diverged ({reason}); lower llc.step_size or raise llc.localization"
+    )]
     AllChainsDiverged {
         /// How many chains ran.
         chains: usize,

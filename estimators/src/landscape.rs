@@ -47,7 +47,11 @@ pub fn full_loss<L: Landscape + ?Sized>(landscape: &L, w: &[f64]) -> f64 {
 }
 
 /// The full-batch gradient at `w` into `grad`, returning the loss (temporary workspace).
-pub fn full_loss_and_grad<L: Landscape + ?Sized>(landscape: &L, w: &[f64], grad: &mut [f64]) -> f64 {
+pub fn full_loss_and_grad<L: Landscape + ?Sized>(
+    landscape: &L,
+    w: &[f64],
+    grad: &mut [f64],
+) -> f64 {
     let mut ws = landscape.workspace();
     landscape.loss_and_grad(w, Batch::Full, grad, &mut ws)
 }

@@ -44,30 +44,58 @@ impl LlcEstimate {
     ///
     /// Fails with [`Error::AllChainsDiverged`] when no chain is left.
     pub fn from_traces(traces: &[ChainTrace], init_loss: f64, nbeta: f64) -> Result<Self> {
-        let kept: Vec<&ChainTrace> = traces.iter().filter(|t| t.divergence.is_none() && !t.losses.is_empty()).collect();
+        let kept: Vec<&ChainTrace> = traces
+            .iter()
+            .filter(|t| t.divergence.is_none() && !t.losses.is_empty())
+            .collect();
         if kept.is_empty() {
             let reason = traces
                 .iter()
-                .find_map(|t| t.divergence.as_ref().map(|d| format!("chain {}: {} at step {}", t.chain, d.reason, d.step)))
+                .find_map(|t| {
+                    t.divergence
+                        .as_ref()
+                        .map(|d| format!("chain {}: {} at step {}", t.chain, d.reason, d.step))
+                })
                 .unwrap_or_else(|| "no draws".into());
-            return Err(Error::AllChainsDiverged { chains: traces.len(), reason });
+            return Err(Error::AllChainsDiverged {
+                chains: traces.len(),
+                reason,
+            });
         }
         if !init_loss.is_finite() {
-            return Err(Error::Numerical { what: "LLC estimate", why: format!("the loss at w* is {init_loss}") });
+            return Err(Error::Numerical {
+                what: "LLC estimate",
+                why: format!("the loss at w* is {init_loss}"),
+            });
         }
-        let per_chain: Vec<f64> = kept.iter().map(|t| nbeta * (mean_and_variance(&t.losses).0 - init_loss)).collect();
+        let per_chain: Vec<f64> = kept
+            .iter()
+            .map(|t| nbeta * (mean_and_variance(&t.losses).0 - init_loss))
+            .collect();
         let (mean, var_chains) = mean_and_variance(&per_chain);
         let slices: Vec<&[f64]> = kept.iter().map(|t| t.losses.as_slice()).collect();
         let pooled: Vec<f64> = slices.iter().flat_map(|s| s.iter().copied()).collect();
         let (_, var_loss) = mean_and_variance(&pooled);
         let ess = effective_sample_size(&slices);
         let rhat = split_rhat(&slices);
-        let stderr = if ess > 0.0 { nbeta * (var_loss / ess).sqrt() } else { f64::NAN };
-        let full: Vec<f64> = kept.iter().flat_map(|t| t.full_losses.iter().map(|(_, l)| *l)).collect();
-        let full_batch_mean = (!full.is_empty()).then(|| nbeta * (mean_and_variance(&full).0 - init_loss));
+        let stderr = if ess > 0.0 {
+            nbeta * (var_loss / ess).sqrt()
+        } else {
+            f64::NAN
+        };
+        let full: Vec<f64> = kept
+            .iter()
+            .flat_map(|t| t.full_losses.iter().map(|(_, l)| *l))
+            .collect();
+        let full_batch_mean =
+            (!full.is_empty()).then(|| nbeta * (mean_and_variance(&full).0 - init_loss));
         Ok(Self {
             mean,
-            std: if per_chain.len() > 1 { var_chains.sqrt() } else { 0.0 },
+            std: if per_chain.len() > 1 {
+                var_chains.sqrt()
+            } else {
+                0.0
+            },
             stderr,
             per_chain,
             nbeta,

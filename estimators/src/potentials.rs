@@ -24,11 +24,17 @@ impl Potential {
     pub fn with_coefficients(monomials: &[Vec<u32>], coefficients: &[f64]) -> Result<Self> {
         let what = || format!("monomials = {monomials:?}");
         let Some(first) = monomials.first() else {
-            return Err(Error::InvalidShape { what: what(), why: "needs at least one monomial".into() });
+            return Err(Error::InvalidShape {
+                what: what(),
+                why: "needs at least one monomial".into(),
+            });
         };
         let dim = first.len();
         if dim == 0 {
-            return Err(Error::InvalidShape { what: what(), why: "a monomial needs at least one exponent".into() });
+            return Err(Error::InvalidShape {
+                what: what(),
+                why: "a monomial needs at least one exponent".into(),
+            });
         }
         for m in monomials {
             if m.len() != dim {
@@ -38,19 +44,31 @@ impl Potential {
                 });
             }
             if m.iter().any(|e| e % 2 == 1) {
-                return Err(Error::InvalidShape { what: what(), why: "exponents must be even so that K ≥ 0".into() });
+                return Err(Error::InvalidShape {
+                    what: what(),
+                    why: "exponents must be even so that K ≥ 0".into(),
+                });
             }
             if m.iter().all(|&e| e == 0) {
-                return Err(Error::InvalidShape { what: what(), why: "a monomial with all exponents zero is a constant".into() });
+                return Err(Error::InvalidShape {
+                    what: what(),
+                    why: "a monomial with all exponents zero is a constant".into(),
+                });
             }
         }
-        if coefficients.len() != monomials.len() || coefficients.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
+        if coefficients.len() != monomials.len()
+            || coefficients.iter().any(|c| !(c.is_finite() && *c > 0.0))
+        {
             return Err(Error::InvalidShape {
                 what: format!("coefficients = {coefficients:?}"),
                 why: "one positive finite coefficient per monomial".into(),
             });
         }
-        Ok(Self { exponents: monomials.to_vec(), coefficients: coefficients.to_vec(), dim })
+        Ok(Self {
+            exponents: monomials.to_vec(),
+            coefficients: coefficients.to_vec(),
+            dim,
+        })
     }
 
     /// The monomials' exponents.
@@ -65,7 +83,12 @@ impl Potential {
         }
         let mut total = 0.0;
         for (exps, &c) in self.exponents.iter().zip(&self.coefficients) {
-            let value: f64 = exps.iter().zip(w).map(|(&e, &x)| x.powi(e as i32)).product::<f64>() * c;
+            let value: f64 = exps
+                .iter()
+                .zip(w)
+                .map(|(&e, &x)| x.powi(e as i32))
+                .product::<f64>()
+                * c;
             total += value;
             if let Some(g) = grad.as_deref_mut() {
                 for (j, &e) in exps.iter().enumerate() {
@@ -127,7 +150,8 @@ mod tests {
             wp[j] += h;
             let mut wm = w;
             wm[j] -= h;
-            let fd = (p.loss(&wp, Batch::Full, &mut ()) - p.loss(&wm, Batch::Full, &mut ())) / (2.0 * h);
+            let fd =
+                (p.loss(&wp, Batch::Full, &mut ()) - p.loss(&wm, Batch::Full, &mut ())) / (2.0 * h);
             assert!((fd - g[j]).abs() < 1e-7, "coordinate {j}: {fd} vs {}", g[j]);
         }
     }

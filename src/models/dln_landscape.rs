@@ -29,12 +29,22 @@ impl DlnLandscape {
     /// A landscape over `inputs` (n × H_1) and `targets` (n × H_{L+1}), both row-major.
     pub fn new(widths: &[usize], inputs: Vec<f64>, targets: Vec<f64>) -> Self {
         let n = inputs.len() / widths[0];
-        assert_eq!(targets.len(), n * widths[widths.len() - 1], "targets must be n × output width");
+        assert_eq!(
+            targets.len(),
+            n * widths[widths.len() - 1],
+            "targets must be n × output width"
+        );
         let mut offsets = vec![0];
         for l in 0..widths.len() - 1 {
             offsets.push(offsets[l] + widths[l] * widths[l + 1]);
         }
-        Self { widths: widths.to_vec(), inputs, targets, n, offsets }
+        Self {
+            widths: widths.to_vec(),
+            inputs,
+            targets,
+            n,
+            offsets,
+        }
     }
 
     /// The layer widths H_1 … H_{L+1}.
@@ -61,7 +71,8 @@ impl DlnLandscape {
             Batch::Full => ws.acts[0].copy_from_slice(&self.inputs),
             Batch::Indices(ix) => {
                 for (r, &i) in ix.iter().enumerate() {
-                    ws.acts[0][r * h0..(r + 1) * h0].copy_from_slice(&self.inputs[i * h0..(i + 1) * h0]);
+                    ws.acts[0][r * h0..(r + 1) * h0]
+                        .copy_from_slice(&self.inputs[i * h0..(i + 1) * h0]);
                 }
             }
         }
@@ -72,7 +83,10 @@ impl DlnLandscape {
             let (a_in, a_out) = (&prev[l], &mut next[0]); // b × hin, b × hout
             for r in 0..b {
                 let x = &a_in[r * hin..(r + 1) * hin];
-                for (o, row) in a_out[r * hout..(r + 1) * hout].iter_mut().zip(wl.chunks_exact(hin)) {
+                for (o, row) in a_out[r * hout..(r + 1) * hout]
+                    .iter_mut()
+                    .zip(wl.chunks_exact(hin))
+                {
                     *o = dot(row, x);
                 }
             }
@@ -81,7 +95,13 @@ impl DlnLandscape {
     }
 
     /// ½ Σ‖y − f(x)‖² / b over the batch, from the last activations; residuals go into `errs[L]`.
-    fn residual_loss(&self, batch: Batch<'_>, b: usize, ws: &mut DlnWorkspace, keep_residual: bool) -> f64 {
+    fn residual_loss(
+        &self,
+        batch: Batch<'_>,
+        b: usize,
+        ws: &mut DlnWorkspace,
+        keep_residual: bool,
+    ) -> f64 {
         let l = self.layers();
         let hout = self.widths[l];
         let out = &ws.acts[l];
@@ -124,10 +144,19 @@ impl Landscape for DlnLandscape {
     }
 
     fn workspace(&self) -> DlnWorkspace {
-        DlnWorkspace { acts: vec![Vec::new(); self.widths.len()], errs: vec![Vec::new(); self.widths.len()] }
+        DlnWorkspace {
+            acts: vec![Vec::new(); self.widths.len()],
+            errs: vec![Vec::new(); self.widths.len()],
+        }
     }
 
-    fn loss_and_grad(&self, w: &[f64], batch: Batch<'_>, grad: &mut [f64], ws: &mut DlnWorkspace) -> f64 {
+    fn loss_and_grad(
+        &self,
+        w: &[f64],
+        batch: Batch<'_>,
+        grad: &mut [f64],
+        ws: &mut DlnWorkspace,
+    ) -> f64 {
         let b = self.forward(w, batch, ws);
         let loss = self.residual_loss(batch, b, ws, true);
         // Backward: grad W_l = G_lᵀ A_{l−1} (G_l: b × H_{l+1}), G_{l−1} = G_l W_l.

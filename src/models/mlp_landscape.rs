@@ -29,7 +29,13 @@ impl MlpLandscape {
         for l in 0..widths.len() - 1 {
             offsets.push(offsets[l] + widths[l] * widths[l + 1] + widths[l + 1]);
         }
-        Self { widths: widths.to_vec(), inputs, targets, n, offsets }
+        Self {
+            widths: widths.to_vec(),
+            inputs,
+            targets,
+            n,
+            offsets,
+        }
     }
 
     /// The layer widths.
@@ -44,7 +50,13 @@ impl MlpLandscape {
         ws.acts[self.widths.len() - 1].clone()
     }
 
-    fn eval(&self, w: &[f64], batch: Batch<'_>, mut grad: Option<&mut [f64]>, ws: &mut MlpWorkspace) -> f64 {
+    fn eval(
+        &self,
+        w: &[f64],
+        batch: Batch<'_>,
+        mut grad: Option<&mut [f64]>,
+        ws: &mut MlpWorkspace,
+    ) -> f64 {
         let layers = self.widths.len() - 1;
         let (h0, hl) = (self.widths[0], self.widths[layers]);
         let count = match batch {
@@ -68,7 +80,12 @@ impl MlpLandscape {
                 let (wm, b) = p.split_at(hin * hout);
                 let (prev, next) = ws.acts.split_at_mut(l + 1);
                 for (k, o) in next[0].iter_mut().enumerate() {
-                    let z = b[k] + wm[k * hin..(k + 1) * hin].iter().zip(&prev[l]).map(|(a, x)| a * x).sum::<f64>();
+                    let z = b[k]
+                        + wm[k * hin..(k + 1) * hin]
+                            .iter()
+                            .zip(&prev[l])
+                            .map(|(a, x)| a * x)
+                            .sum::<f64>();
                     *o = if l + 1 < layers { z.max(0.0) } else { z };
                 }
             }
@@ -78,7 +95,9 @@ impl MlpLandscape {
                 total += e * e;
                 ws.errs[layers][k] = e * scale;
             }
-            let Some(g) = grad.as_deref_mut() else { continue };
+            let Some(g) = grad.as_deref_mut() else {
+                continue;
+            };
             for l in (0..layers).rev() {
                 let (hin, hout) = (self.widths[l], self.widths[l + 1]);
                 let p = &w[self.offsets[l]..self.offsets[l + 1]];
@@ -141,7 +160,13 @@ impl Landscape for MlpLandscape {
         }
     }
 
-    fn loss_and_grad(&self, w: &[f64], batch: Batch<'_>, grad: &mut [f64], ws: &mut MlpWorkspace) -> f64 {
+    fn loss_and_grad(
+        &self,
+        w: &[f64],
+        batch: Batch<'_>,
+        grad: &mut [f64],
+        ws: &mut MlpWorkspace,
+    ) -> f64 {
         self.eval(w, batch, Some(grad), ws)
     }
 

@@ -64,12 +64,23 @@ pub struct Problem {
 }
 
 fn rng_for(seed: u64, stream: u64) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(slt_estimators::chains::chain_seed(seed, stream as usize + 1_000_000))
+    Xoshiro256PlusPlus::seed_from_u64(slt_estimators::chains::chain_seed(
+        seed,
+        stream as usize + 1_000_000,
+    ))
 }
 
 /// Sparse inputs for the superposition model: each feature active with probability p, value U(0, 1).
 fn sparse_inputs<R: Rng>(n: usize, features: usize, p: f64, rng: &mut R) -> Vec<f64> {
-    (0..n * features).map(|_| if rng.random::<f64>() < p { rng.random::<f64>() } else { 0.0 }).collect()
+    (0..n * features)
+        .map(|_| {
+            if rng.random::<f64>() < p {
+                rng.random::<f64>()
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// A random MLP's flat parameters (He-style scale), in the fast landscape's layout.
@@ -91,14 +102,22 @@ impl Problem {
         match &config.model {
             ModelConfig::Dln { widths } => {
                 let rank = d.teacher_rank.unwrap_or(1);
-                let sv = d.singular_values.clone().unwrap_or_else(|| DlnTeacher::default_singular_values(rank));
+                let sv = d
+                    .singular_values
+                    .clone()
+                    .unwrap_or_else(|| DlnTeacher::default_singular_values(rank));
                 let teacher = DlnTeacher::new(widths, &sv, &mut rng);
                 let t = teacher.product();
                 let (din, dout) = (widths[0], widths[widths.len() - 1]);
                 let mut make = |count: usize| {
                     let x = gaussian_inputs(count, din, &mut rng);
                     let y = linear_targets(&t, dout, din, &x, d.noise, &mut rng);
-                    Dataset { inputs: x, targets: y, d_in: din, d_out: dout }
+                    Dataset {
+                        inputs: x,
+                        targets: y,
+                        d_in: din,
+                        d_out: dout,
+                    }
                 };
                 let train = make(d.n);
                 let test = (d.test_n > 0).then(|| make(d.test_n));
@@ -121,12 +140,23 @@ impl Problem {
                     let mut ws = probe.workspace();
                     let mut y = Vec::with_capacity(count * dout);
                     for i in 0..count {
-                        y.extend(mlp_output(&probe, &teacher, &x[i * din..(i + 1) * din], &mut ws));
+                        y.extend(mlp_output(
+                            &probe,
+                            &teacher,
+                            &x[i * din..(i + 1) * din],
+                            &mut ws,
+                        ));
                     }
                     if d.noise > 0.0 {
-                        y.iter_mut().for_each(|v| *v += d.noise * rng.sample::<f64, _>(StandardNormal));
+                        y.iter_mut()
+                            .for_each(|v| *v += d.noise * rng.sample::<f64, _>(StandardNormal));
                     }
-                    Dataset { inputs: x, targets: y, d_in: din, d_out: dout }
+                    Dataset {
+                        inputs: x,
+                        targets: y,
+                        d_in: din,
+                        d_out: dout,
+                    }
                 };
                 let train = make(d.n);
                 let test = (d.test_n > 0).then(|| make(d.test_n));
@@ -144,14 +174,22 @@ impl Problem {
                 let p = d.feature_probability.unwrap_or(1.0 / *features as f64);
                 let mut make = |count: usize| {
                     let x = sparse_inputs(count, *features, p, &mut rng);
-                    Dataset { targets: x.clone(), inputs: x, d_in: *features, d_out: *features }
+                    Dataset {
+                        targets: x.clone(),
+                        inputs: x,
+                        d_in: *features,
+                        d_out: *features,
+                    }
                 };
                 let train = make(d.n);
                 let test = (d.test_n > 0).then(|| make(d.test_n));
                 Problem {
                     train: Some(train),
                     test,
-                    shape: Some(NetShape::Tms { features: *features, hidden: *hidden }),
+                    shape: Some(NetShape::Tms {
+                        features: *features,
+                        hidden: *hidden,
+                    }),
                     reference_point: None,
                     theory: None,
                     potential: None,
@@ -178,18 +216,35 @@ impl Problem {
         if let Some(p) = &self.potential {
             return FastLandscape::Potential(p.clone());
         }
-        let data = self.train.as_ref().expect("a network problem has training data");
+        let data = self
+            .train
+            .as_ref()
+            .expect("a network problem has training data");
         match self.shape.as_ref().expect("a network problem has a shape") {
-            NetShape::Dln(w) => FastLandscape::Dln(DlnLandscape::new(w, data.inputs.clone(), data.targets.clone())),
-            NetShape::Mlp(w) => FastLandscape::Mlp(MlpLandscape::new(w, data.inputs.clone(), data.targets.clone())),
-            NetShape::Tms { features, hidden } => FastLandscape::Tms(TmsLandscape::new(*features, *hidden, data.inputs.clone())),
+            NetShape::Dln(w) => FastLandscape::Dln(DlnLandscape::new(
+                w,
+                data.inputs.clone(),
+                data.targets.clone(),
+            )),
+            NetShape::Mlp(w) => FastLandscape::Mlp(MlpLandscape::new(
+                w,
+                data.inputs.clone(),
+                data.targets.clone(),
+            )),
+            NetShape::Tms { features, hidden } => {
+                FastLandscape::Tms(TmsLandscape::new(*features, *hidden, data.inputs.clone()))
+            }
         }
     }
 }
 
 fn mlp_output(l: &MlpLandscape, w: &[f64], x: &[f64], ws: &mut MlpWorkspace) -> Vec<f64> {
     // The landscape's loss with a zero target is ½‖f(x)‖²; read the output off a one-point landscape instead.
-    let single = MlpLandscape::new(l.widths(), x.to_vec(), vec![0.0; l.widths()[l.widths().len() - 1]]);
+    let single = MlpLandscape::new(
+        l.widths(),
+        x.to_vec(),
+        vec![0.0; l.widths()[l.widths().len() - 1]],
+    );
     single.output(w, ws)
 }
 
@@ -264,7 +319,13 @@ impl Landscape for FastLandscape {
         }
     }
 
-    fn loss_and_grad(&self, w: &[f64], batch: Batch<'_>, grad: &mut [f64], ws: &mut FastWorkspace) -> f64 {
+    fn loss_and_grad(
+        &self,
+        w: &[f64],
+        batch: Batch<'_>,
+        grad: &mut [f64],
+        ws: &mut FastWorkspace,
+    ) -> f64 {
         dispatch!(self, ws, l, s => l.loss_and_grad(w, batch, grad, s))
     }
 

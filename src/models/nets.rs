@@ -39,7 +39,13 @@ pub struct MlpNet {
     pub layers: Vec<Linear>,
 }
 
-fn linear_from(w_rows: &[f64], b: Option<&[f64]>, hin: usize, hout: usize, device: &Device) -> Linear {
+fn linear_from(
+    w_rows: &[f64],
+    b: Option<&[f64]>,
+    hin: usize,
+    hout: usize,
+    device: &Device,
+) -> Linear {
     // Flat layout is W (hout × hin, row-major); burn wants [hin, hout].
     let mut t = vec![0f32; hin * hout];
     for k in 0..hout {
@@ -49,20 +55,37 @@ fn linear_from(w_rows: &[f64], b: Option<&[f64]>, hin: usize, hout: usize, devic
     }
     Linear {
         weight: Param::from_data(TensorData::new(t, [hin, hout]), device),
-        bias: b.map(|b| Param::from_data(TensorData::new(b.iter().map(|&v| v as f32).collect::<Vec<_>>(), [hout]), device)),
+        bias: b.map(|b| {
+            Param::from_data(
+                TensorData::new(b.iter().map(|&v| v as f32).collect::<Vec<_>>(), [hout]),
+                device,
+            )
+        }),
     }
 }
 
 fn linear_to_flat(layer: &Linear, out: &mut Vec<f64>) {
     let [hin, hout] = layer.weight.val().dims();
-    let data: Vec<f32> = layer.weight.val().into_data().try_to_vec::<f32>().expect("float weights");
+    let data: Vec<f32> = layer
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("float weights");
     for k in 0..hout {
         for j in 0..hin {
             out.push(data[j * hout + k] as f64);
         }
     }
     if let Some(b) = &layer.bias {
-        out.extend(b.val().into_data().try_to_vec::<f32>().expect("float bias").into_iter().map(f64::from));
+        out.extend(
+            b.val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("float bias")
+                .into_iter()
+                .map(f64::from),
+        );
     }
 }
 
@@ -75,7 +98,8 @@ impl Net {
                 let layers = widths
                     .windows(2)
                     .map(|p| {
-                        let l = linear_from(&flat[off..off + p[0] * p[1]], None, p[0], p[1], device);
+                        let l =
+                            linear_from(&flat[off..off + p[0] * p[1]], None, p[0], p[1], device);
                         off += p[0] * p[1];
                         l
                     })
@@ -88,7 +112,13 @@ impl Net {
                     .windows(2)
                     .map(|p| {
                         let (wn, bn) = (p[0] * p[1], p[1]);
-                        let l = linear_from(&flat[off..off + wn], Some(&flat[off + wn..off + wn + bn]), p[0], p[1], device);
+                        let l = linear_from(
+                            &flat[off..off + wn],
+                            Some(&flat[off + wn..off + wn + bn]),
+                            p[0],
+                            p[1],
+                            device,
+                        );
                         off += wn + bn;
                         l
                     })
@@ -114,8 +144,22 @@ impl Net {
             Net::Dln(n) => n.layers.iter().for_each(|l| linear_to_flat(l, &mut out)),
             Net::Mlp(n) => n.layers.iter().for_each(|l| linear_to_flat(l, &mut out)),
             Net::Tms(n) => {
-                out.extend(n.w.val().into_data().try_to_vec::<f32>().expect("float").into_iter().map(f64::from));
-                out.extend(n.b.val().into_data().try_to_vec::<f32>().expect("float").into_iter().map(f64::from));
+                out.extend(
+                    n.w.val()
+                        .into_data()
+                        .try_to_vec::<f32>()
+                        .expect("float")
+                        .into_iter()
+                        .map(f64::from),
+                );
+                out.extend(
+                    n.b.val()
+                        .into_data()
+                        .try_to_vec::<f32>()
+                        .expect("float")
+                        .into_iter()
+                        .map(f64::from),
+                );
             }
         }
         out
@@ -175,18 +219,29 @@ pub enum NetShape {
 }
 
 fn grad_flat(net: &Net, grads: &burn::tensor::Gradients) -> Vec<f64> {
-    let to_vec = |t: Option<Tensor<2>>| -> Vec<f32> { t.map(|g| g.into_data().try_to_vec::<f32>().expect("float")).unwrap_or_default() };
+    let to_vec = |t: Option<Tensor<2>>| -> Vec<f32> {
+        t.map(|g| g.into_data().try_to_vec::<f32>().expect("float"))
+            .unwrap_or_default()
+    };
     let linear = |l: &Linear, out: &mut Vec<f64>| {
         let [hin, hout] = l.weight.val().dims();
         let g = to_vec(l.weight.val().grad(grads));
-        let g = if g.is_empty() { vec![0.0; hin * hout] } else { g };
+        let g = if g.is_empty() {
+            vec![0.0; hin * hout]
+        } else {
+            g
+        };
         for k in 0..hout {
             for j in 0..hin {
                 out.push(g[j * hout + k] as f64);
             }
         }
         if let Some(b) = &l.bias {
-            let gb = b.val().grad(grads).map(|g| g.into_data().try_to_vec::<f32>().expect("float")).unwrap_or_else(|| vec![0.0; hout]);
+            let gb = b
+                .val()
+                .grad(grads)
+                .map(|g| g.into_data().try_to_vec::<f32>().expect("float"))
+                .unwrap_or_else(|| vec![0.0; hout]);
             out.extend(gb.into_iter().map(f64::from));
         }
     };
@@ -197,8 +252,16 @@ fn grad_flat(net: &Net, grads: &burn::tensor::Gradients) -> Vec<f64> {
         Net::Tms(n) => {
             let [h, f] = n.w.val().dims();
             let g = to_vec(n.w.val().grad(grads));
-            out.extend(if g.is_empty() { vec![0.0; h * f] } else { g }.into_iter().map(f64::from));
-            let gb = n.b.val().grad(grads).map(|g| g.into_data().try_to_vec::<f32>().expect("float")).unwrap_or_else(|| vec![0.0; f]);
+            out.extend(
+                if g.is_empty() { vec![0.0; h * f] } else { g }
+                    .into_iter()
+                    .map(f64::from),
+            );
+            let gb =
+                n.b.val()
+                    .grad(grads)
+                    .map(|g| g.into_data().try_to_vec::<f32>().expect("float"))
+                    .unwrap_or_else(|| vec![0.0; f]);
             out.extend(gb.into_iter().map(f64::from));
         }
     }
@@ -228,8 +291,22 @@ impl BurnLandscape {
             slt_estimators::Batch::Indices(ix) => ix.to_vec(),
         };
         let (di, dout) = (self.data.d_in, self.data.d_out);
-        let x: Vec<f32> = idx.iter().flat_map(|&i| self.data.inputs[i * di..(i + 1) * di].iter().map(|&v| v as f32)).collect();
-        let y: Vec<f32> = idx.iter().flat_map(|&i| self.data.targets[i * dout..(i + 1) * dout].iter().map(|&v| v as f32)).collect();
+        let x: Vec<f32> = idx
+            .iter()
+            .flat_map(|&i| {
+                self.data.inputs[i * di..(i + 1) * di]
+                    .iter()
+                    .map(|&v| v as f32)
+            })
+            .collect();
+        let y: Vec<f32> = idx
+            .iter()
+            .flat_map(|&i| {
+                self.data.targets[i * dout..(i + 1) * dout]
+                    .iter()
+                    .map(|&v| v as f32)
+            })
+            .collect();
         (
             Tensor::from_data(TensorData::new(x, [idx.len(), di]), device),
             Tensor::from_data(TensorData::new(y, [idx.len(), dout]), device),
@@ -250,7 +327,13 @@ impl slt_estimators::Landscape for BurnLandscape {
 
     fn workspace(&self) {}
 
-    fn loss_and_grad(&self, w: &[f64], batch: slt_estimators::Batch<'_>, grad: &mut [f64], _ws: &mut ()) -> f64 {
+    fn loss_and_grad(
+        &self,
+        w: &[f64],
+        batch: slt_estimators::Batch<'_>,
+        grad: &mut [f64],
+        _ws: &mut (),
+    ) -> f64 {
         let device = Device::default().autodiff();
         let net = Net::from_flat(&self.shape, w, &device);
         let (x, y) = self.tensors(batch, &device);

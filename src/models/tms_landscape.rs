@@ -26,10 +26,21 @@ impl TmsLandscape {
     /// A landscape over `inputs` (n × features, row-major).
     pub fn new(features: usize, hidden: usize, inputs: Vec<f64>) -> Self {
         let n = inputs.len() / features;
-        Self { features, hidden, inputs, n }
+        Self {
+            features,
+            hidden,
+            inputs,
+            n,
+        }
     }
 
-    fn eval(&self, w: &[f64], batch: Batch<'_>, mut grad: Option<&mut [f64]>, ws: &mut TmsWorkspace) -> f64 {
+    fn eval(
+        &self,
+        w: &[f64],
+        batch: Batch<'_>,
+        mut grad: Option<&mut [f64]>,
+        ws: &mut TmsWorkspace,
+    ) -> f64 {
         let (f, hd) = (self.features, self.hidden);
         let (wm, b) = w.split_at(hd * f);
         let count = match batch {
@@ -48,7 +59,11 @@ impl TmsLandscape {
             };
             let x = &self.inputs[i * f..(i + 1) * f];
             for k in 0..hd {
-                ws.h[k] = wm[k * f..(k + 1) * f].iter().zip(x).map(|(a, b)| a * b).sum();
+                ws.h[k] = wm[k * f..(k + 1) * f]
+                    .iter()
+                    .zip(x)
+                    .map(|(a, b)| a * b)
+                    .sum();
             }
             for j in 0..f {
                 let z: f64 = b[j] + (0..hd).map(|k| wm[k * f + j] * ws.h[k]).sum::<f64>();
@@ -97,10 +112,20 @@ impl Landscape for TmsLandscape {
     }
 
     fn workspace(&self) -> TmsWorkspace {
-        TmsWorkspace { h: vec![0.0; self.hidden], dh: vec![0.0; self.hidden], g: vec![0.0; self.features] }
+        TmsWorkspace {
+            h: vec![0.0; self.hidden],
+            dh: vec![0.0; self.hidden],
+            g: vec![0.0; self.features],
+        }
     }
 
-    fn loss_and_grad(&self, w: &[f64], batch: Batch<'_>, grad: &mut [f64], ws: &mut TmsWorkspace) -> f64 {
+    fn loss_and_grad(
+        &self,
+        w: &[f64],
+        batch: Batch<'_>,
+        grad: &mut [f64],
+        ws: &mut TmsWorkspace,
+    ) -> f64 {
         self.eval(w, batch, Some(grad), ws)
     }
 

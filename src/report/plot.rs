@@ -59,7 +59,10 @@ static FONT: Once = Once::new();
 
 fn register_font() {
     FONT.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/DejaVuSans.ttf"));
+        let bytes: &'static [u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/DejaVuSans.ttf"
+        ));
         // A failure leaves text unrendered but the plot intact.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, bytes);
     });
@@ -99,15 +102,36 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
-fn draw_on<DB: DrawingBackend>(plot: &LinePlot, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+fn draw_on<DB: DrawingBackend>(
+    plot: &LinePlot,
+    root: DrawingArea<DB, Shift>,
+) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (lx, ly) = (plot.log_x, plot.log_y);
-    let all = || plot.faint.iter().chain(&plot.bold).flat_map(|s| s.points.iter()).filter(|p| keep(p, lx, ly));
+    let all = || {
+        plot.faint
+            .iter()
+            .chain(&plot.bold)
+            .flat_map(|s| s.points.iter())
+            .filter(|p| keep(p, lx, ly))
+    };
     let (x0, x1) = range(all().map(|p| p.0), lx);
-    let (y0, y1) = range(all().map(|p| p.1).chain(plot.hlines.iter().map(|h| h.y).filter(|y| y.is_finite() && (!ly || *y > 0.0))), ly);
+    let (y0, y1) = range(
+        all().map(|p| p.1).chain(
+            plot.hlines
+                .iter()
+                .map(|h| h.y)
+                .filter(|y| y.is_finite() && (!ly || *y > 0.0)),
+        ),
+        ly,
+    );
     let mut builder = ChartBuilder::on(&root);
-    builder.caption(&plot.title, ("sans-serif", 26)).margin(20).x_label_area_size(60).y_label_area_size(90);
+    builder
+        .caption(&plot.title, ("sans-serif", 26))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90);
     macro_rules! body {
         ($chart:expr) => {{
             let mut chart = $chart;
@@ -122,34 +146,68 @@ fn draw_on<DB: DrawingBackend>(plot: &LinePlot, root: DrawingArea<DB, Shift>) ->
             let many = plot.faint.len() > 8;
             for (i, s) in plot.faint.iter().enumerate() {
                 let color = FAINT[i % 8].mix(0.5);
-                let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| keep(p, lx, ly)).collect();
-                let drawn = chart.draw_series(LineSeries::new(pts, color.stroke_width(1))).map_err(|e| err(&e))?;
+                let pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|p| keep(p, lx, ly))
+                    .collect();
+                let drawn = chart
+                    .draw_series(LineSeries::new(pts, color.stroke_width(1)))
+                    .map_err(|e| err(&e))?;
                 if !many || i == 0 {
-                    let label = if many { "chains".to_string() } else { s.label.clone() };
-                    drawn.label(label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                    let label = if many {
+                        "chains".to_string()
+                    } else {
+                        s.label.clone()
+                    };
+                    drawn.label(label).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
                 }
             }
             for (i, s) in plot.bold.iter().enumerate() {
                 let color = [BLACK, RGBColor(200, 0, 0), RGBColor(0, 0, 180)][i % 3];
-                let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| keep(p, lx, ly)).collect();
+                let pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|p| keep(p, lx, ly))
+                    .collect();
                 chart
                     .draw_series(LineSeries::new(pts, color.stroke_width(3)))
                     .map_err(|e| err(&e))?
                     .label(s.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                    });
             }
-            for h in plot.hlines.iter().filter(|h| h.y.is_finite() && (!ly || h.y > 0.0)) {
+            for h in plot
+                .hlines
+                .iter()
+                .filter(|h| h.y.is_finite() && (!ly || h.y > 0.0))
+            {
                 let color = RGBColor(0, 130, 0);
                 let n = 60;
                 let xs: Vec<f64> = (0..=n)
-                    .map(|k| if lx { (x0.ln() + (x1.ln() - x0.ln()) * k as f64 / n as f64).exp() } else { x0 + (x1 - x0) * k as f64 / n as f64 })
+                    .map(|k| {
+                        if lx {
+                            (x0.ln() + (x1.ln() - x0.ln()) * k as f64 / n as f64).exp()
+                        } else {
+                            x0 + (x1 - x0) * k as f64 / n as f64
+                        }
+                    })
                     .collect();
-                let dashes = xs.windows(2).step_by(2).map(|w| PathElement::new(vec![(w[0], h.y), (w[1], h.y)], color.stroke_width(2)));
+                let dashes = xs.windows(2).step_by(2).map(|w| {
+                    PathElement::new(vec![(w[0], h.y), (w[1], h.y)], color.stroke_width(2))
+                });
                 chart
                     .draw_series(dashes)
                     .map_err(|e| err(&e))?
                     .label(h.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
             }
             chart
                 .configure_series_labels()
@@ -162,10 +220,18 @@ fn draw_on<DB: DrawingBackend>(plot: &LinePlot, root: DrawingArea<DB, Shift>) ->
         }};
     }
     match (lx, ly) {
-        (false, false) => body!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(|e| err(&e))?),
-        (true, false) => body!(builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(|e| err(&e))?),
-        (false, true) => body!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(|e| err(&e))?),
-        (true, true) => body!(builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale()).map_err(|e| err(&e))?),
+        (false, false) => body!(builder
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| err(&e))?),
+        (true, false) => body!(builder
+            .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+            .map_err(|e| err(&e))?),
+        (false, true) => body!(builder
+            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+            .map_err(|e| err(&e))?),
+        (true, true) => body!(builder
+            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+            .map_err(|e| err(&e))?),
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
@@ -174,15 +240,26 @@ fn draw_on<DB: DrawingBackend>(plot: &LinePlot, root: DrawingArea<DB, Shift>) ->
 /// Draws `plot` as PNG at `png_path` and as SVG beside it (same name, .svg), each atomically.
 pub fn draw_line_plot(plot: &LinePlot, png_path: &Path) -> Result<(), PlotError> {
     register_font();
-    let fail = |path: &Path, message: String| PlotError::Draw { path: path.to_path_buf(), message };
+    let fail = |path: &Path, message: String| PlotError::Draw {
+        path: path.to_path_buf(),
+        message,
+    };
     if let Some(dir) = png_path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| fail(dir, e.to_string()))?;
     }
     let svg_path = png_path.with_extension("svg");
     let tmp_png = png_path.with_extension("tmp.png");
     let tmp_svg = png_path.with_extension("tmp.svg");
-    draw_on(plot, BitMapBackend::new(&tmp_png, (1000, 650)).into_drawing_area()).map_err(|m| fail(png_path, m))?;
-    draw_on(plot, SVGBackend::new(&tmp_svg, (1000, 650)).into_drawing_area()).map_err(|m| fail(&svg_path, m))?;
+    draw_on(
+        plot,
+        BitMapBackend::new(&tmp_png, (1000, 650)).into_drawing_area(),
+    )
+    .map_err(|m| fail(png_path, m))?;
+    draw_on(
+        plot,
+        SVGBackend::new(&tmp_svg, (1000, 650)).into_drawing_area(),
+    )
+    .map_err(|m| fail(&svg_path, m))?;
     std::fs::rename(&tmp_png, png_path).map_err(|e| fail(png_path, e.to_string()))?;
     std::fs::rename(&tmp_svg, &svg_path).map_err(|e| fail(&svg_path, e.to_string()))?;
     Ok(())
@@ -202,9 +279,18 @@ mod tests {
             y_label: "y".into(),
             log_x: true,
             log_y: false,
-            faint: vec![Series { label: "empty".into(), points: vec![] }],
-            bold: vec![Series { label: "nan".into(), points: vec![(1.0, f64::NAN), (2.0, 3.0), (0.0, 1.0)] }],
-            hlines: vec![HLine { label: "h".into(), y: 3.0 }],
+            faint: vec![Series {
+                label: "empty".into(),
+                points: vec![],
+            }],
+            bold: vec![Series {
+                label: "nan".into(),
+                points: vec![(1.0, f64::NAN), (2.0, 3.0), (0.0, 1.0)],
+            }],
+            hlines: vec![HLine {
+                label: "h".into(),
+                y: 3.0,
+            }],
         };
         draw_line_plot(&plot, &png).unwrap();
         assert!(png.exists() && dir.join("p.svg").exists());

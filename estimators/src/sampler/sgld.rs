@@ -24,14 +24,21 @@ impl Sgld {
                 rule: "must be positive and finite",
             });
         }
-        Ok(Self { step_size, posterior })
+        Ok(Self {
+            step_size,
+            posterior,
+        })
     }
 }
 
 /// Checks nβ > 0 and γ ≥ 0, both finite.
 pub(crate) fn check_posterior(p: &TemperedPosterior) -> Result<()> {
     if !(p.nbeta.is_finite() && p.nbeta > 0.0) {
-        return Err(Error::OutOfRange { name: "llc.nbeta", value: p.nbeta.to_string(), rule: "must be positive and finite" });
+        return Err(Error::OutOfRange {
+            name: "llc.nbeta",
+            value: p.nbeta.to_string(),
+            rule: "must be positive and finite",
+        });
     }
     if !(p.localization.is_finite() && p.localization >= 0.0) {
         return Err(Error::OutOfRange {
@@ -61,10 +68,20 @@ impl Sampler for Sgld {
     fn init_state(&self, _dim: usize) -> Self::State {}
 
     #[inline]
-    fn step(&self, _state: &mut (), w: &mut [f64], grad_loss: &[f64], center: &[f64], rng: &mut ChainRng) {
+    fn step(
+        &self,
+        _state: &mut (),
+        w: &mut [f64],
+        grad_loss: &[f64],
+        center: &[f64],
+        rng: &mut ChainRng,
+    ) {
         let half = 0.5 * self.step_size;
         let noise_sd = self.step_size.sqrt();
-        let TemperedPosterior { nbeta, localization } = self.posterior;
+        let TemperedPosterior {
+            nbeta,
+            localization,
+        } = self.posterior;
         for ((x, &g), &c) in w.iter_mut().zip(grad_loss).zip(center) {
             let z: f64 = rng.sample(StandardNormal);
             *x += -half * (nbeta * g + localization * (*x - c)) + noise_sd * z;
