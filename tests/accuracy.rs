@@ -136,3 +136,68 @@ fn normal_crossing_x4_plus_y6() {
     // λ = 1/4 + 1/6 = 5/12; twins: 1/2 (two quartics), 1/3 (two sextics).
     potential_case("[[4, 0], [0, 6]]", 5.0 / 12.0, &[0.5, 1.0 / 3.0]);
 }
+
+/// The accuracy table of the foundation issue: twelve deep linear networks (4–300 parameters, depth
+/// 2–4, ranks 0 to 4) at the minimal true point, auto settings, no per-case tuning. Writes
+/// results/dln-accuracy/accuracy.csv and checks the bar: mean |relative error| ≤ 12%, worst ≤ 30%.
+/// About 15 minutes on 2 cores: `cargo test --release --test accuracy -- --ignored`.
+#[test]
+#[ignore]
+fn dln_accuracy_table() {
+    let cases: [(&[usize], usize); 12] = [
+        (&[3, 3, 3, 3], 1),
+        (&[2, 2, 2, 2], 1),
+        (&[1, 1, 1, 1], 0),
+        (&[3, 3, 3], 0),
+        (&[4, 3, 8], 0),
+        (&[3, 3, 3], 1),
+        (&[5, 4, 3, 2], 1),
+        (&[5, 4, 3, 2], 2),
+        (&[6, 5, 4], 2),
+        (&[10, 8, 6, 4], 2),
+        (&[8, 6, 8, 4], 0),
+        (&[12, 10, 8, 6], 4),
+    ];
+    let mut csv = String::from("widths,rank,d,lambda,llc_mean,llc_stderr,rel_error,step_size,localization,steps_per_chain,wall_s\n");
+    let mut errors = Vec::new();
+    for (widths, rank) in cases {
+        let config = format!(
+            "name = \"acc\"\nseed = 0\n[model]\nkind = \"dln\"\nwidths = {widths:?}\n[data]\nn = 10000\nteacher_rank = {rank}\n[llc]\nchains = 4\ndraws = 1000\n"
+        );
+        let s = llc(&config);
+        let est = s.llc.as_ref().unwrap();
+        let lambda = s.theory.as_ref().unwrap().lambda;
+        let rel = (est.mean - lambda) / lambda;
+        errors.push(rel.abs());
+        let w = widths
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("-");
+        csv += &format!(
+            "{w},{rank},{},{lambda},{:.4},{:.4},{:.4},{:.3e},{:.4},{},{:.1}\n",
+            s.d,
+            est.mean,
+            est.stderr,
+            rel,
+            est.step_size,
+            est.localization,
+            est.burnin + est.draws * est.thin,
+            s.timing_s.llc.unwrap_or(0.0)
+        );
+        println!(
+            "{w} r{rank}: λ̂ = {:.3} ± {:.3}, λ = {lambda}, {:+.1}%",
+            est.mean,
+            est.stderr,
+            100.0 * rel
+        );
+    }
+    let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+    let worst = errors.iter().cloned().fold(0.0, f64::max);
+    csv += &format!("# mean |rel error| {mean:.4}, worst {worst:.4}\n");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/dln-accuracy");
+    std::fs::create_dir_all(&dir).unwrap();
+    slt::report::write_atomic(&dir.join("accuracy.csv"), csv.as_bytes()).unwrap();
+    println!("mean |rel error| {mean:.4}, worst {worst:.4}");
+    assert!(mean <= 0.12 && worst <= 0.30, "mean {mean}, worst {worst}");
+}

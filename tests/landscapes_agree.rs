@@ -11,12 +11,16 @@ use slt::models::{BurnLandscape, Problem};
 use slt_estimators::{Batch, Landscape};
 
 fn problem(model: &str) -> Problem {
+    problem_n(model, 64)
+}
+
+fn problem_n(model: &str, n: usize) -> Problem {
     let rank = if model.contains("dln") {
         "teacher_rank = 1\n"
     } else {
         ""
     };
-    let text = format!("name = \"agree\"\nseed = 3\n[model]\n{model}\n[data]\nn = 64\n{rank}");
+    let text = format!("name = \"agree\"\nseed = 3\n[model]\n{model}\n[data]\nn = {n}\n{rank}");
     Problem::build(&ValidConfig::from_toml(&text).unwrap())
 }
 
@@ -111,4 +115,13 @@ fn mlp_fast_landscape_matches_burn() {
     let w = p.reference_point.clone().unwrap();
     let burn = BurnLandscape::new(p.shape.clone().unwrap(), p.train.clone().unwrap());
     assert!(burn.loss(&w, Batch::Full, &mut ()) < 1e-10);
+}
+
+#[test]
+fn mlp_batches_larger_than_one_chunk_match_burn() {
+    // 600 points: the fast landscape works in chunks of 256 and must add them up exactly.
+    let p = problem_n("kind = \"mlp\"\nwidths = [4, 8, 3]", 600);
+    let d = p.landscape().dim();
+    let gap = compare(&p, &random_point(d, 0.6, 4));
+    assert!(gap < 1e-4, "relative gap {gap}");
 }
