@@ -252,7 +252,8 @@ pub fn probe_landscape<L: Landscape>(
 /// The distance at which `excess(s)` first reaches 1, by bisection on ln s; `max_extent` if it never does.
 fn extent_along(max_extent: f64, mut excess: impl FnMut(f64) -> f64) -> f64 {
     let (mut lo, mut hi) = (max_extent * 1e-9, max_extent);
-    if !(excess(hi) >= 1.0) {
+    let at_cap = excess(hi);
+    if at_cap.is_nan() || at_cap < 1.0 {
         return max_extent;
     }
     if excess(lo) >= 1.0 {
@@ -409,9 +410,8 @@ pub fn resolve_settings<L: Landscape>(
     let burnin = request
         .burnin
         .unwrap_or((rule::BURNIN_TAUS * tau).min(0.2 * rule::MAX_STEPS).ceil() as usize);
-    let sample_steps = (rule::SAMPLE_TAUS * tau)
-        .max(rule::MIN_SAMPLE_STEPS)
-        .min(0.8 * rule::MAX_STEPS);
+    let sample_steps =
+        (rule::SAMPLE_TAUS * tau).clamp(rule::MIN_SAMPLE_STEPS, 0.8 * rule::MAX_STEPS);
     let thin = request
         .thin
         .unwrap_or((sample_steps / draws.max(1) as f64).ceil().max(1.0) as usize);

@@ -51,7 +51,7 @@ impl ChainSettings {
         positive("llc.draws", self.draws)?;
         positive("llc.thin", self.thin)?;
         positive("llc.batch", self.batch_size)?;
-        if !(self.divergence_radius > 0.0) {
+        if self.divergence_radius.is_nan() || self.divergence_radius <= 0.0 {
             return Err(Error::OutOfRange {
                 name: "llc.divergence_radius",
                 value: self.divergence_radius.to_string(),
@@ -253,7 +253,7 @@ fn run_one_chain<L: Landscape, S: Sampler, O: ChainObserver>(
         }
         sampler.step(&mut state, &mut w, &grad, center, &mut rng);
         let dist2: f64 = w.iter().zip(center).map(|(a, b)| (a - b) * (a - b)).sum();
-        if !(dist2 <= radius2) {
+        if dist2.is_nan() || dist2 > radius2 {
             trace.divergence = Some(Divergence {
                 step,
                 reason: format!(
