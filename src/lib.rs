@@ -1,5 +1,6 @@
 //! slt: the application — configs, models and data, burn training, and results folders around `slt-estimators`.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod models;

@@ -41,6 +41,22 @@ enum Command {
         /// The run's TOML config.
         config: PathBuf,
     },
+    /// SGLD throughput on the standard workloads (toy model, small MLP, wide MLP), with the ratio to
+    /// devinterp when its results (../shared/peer/run.sh OUTDIR) are given.
+    Bench {
+        /// Folder of the peer's JSON results, measured in the same sitting.
+        #[arg(long)]
+        peer: Option<PathBuf>,
+        /// Thread counts to run (comma-separated; 0: one per core).
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 0])]
+        threads: Vec<usize>,
+        /// Results folder (bench.csv and one run folder per row).
+        #[arg(long, default_value = "results/bench")]
+        out: PathBuf,
+        /// No progress lines.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,6 +99,12 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Llc(c) => {
             let (config, opts) = load(&c)?;
             run_llc(&config, &opts, None)?;
+        }
+        Command::Bench { peer, threads, out, quiet } => {
+            if !quiet {
+                eprintln!("one core's f64 matrix-product peak (faer, 768³): {:.1} GFLOP/s", slt::bench::gemm_peak_gflops());
+            }
+            slt::bench::run_bench(&out, peer.as_deref(), &threads, quiet)?;
         }
         Command::Theory { config } => {
             let config = ValidConfig::from_file(&config)?;

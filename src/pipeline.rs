@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use slt_estimators::calibration::{resolve_settings, SettingsRequest};
+use slt_estimators::calibration::{divergence_radius, resolve_settings, SettingsRequest};
 use slt_estimators::chains::{run_chains, ChainSettings};
 use slt_estimators::landscape::full_loss;
 use slt_estimators::llc::running_llc;
@@ -243,6 +243,8 @@ pub fn run_llc(
         step_size: llc_cfg.step_size.value(),
         burnin: llc_cfg.burnin.value(),
         thin: llc_cfg.thin.value(),
+        batch: llc_cfg.batch,
+        seed: config.seed,
     };
     let resolved = resolve_settings(&landscape, &center, problem.n, llc_cfg.draws, request)?;
     let init_loss = full_loss(&landscape, &center);
@@ -254,7 +256,7 @@ pub fn run_llc(
         thin: resolved.thin,
         batch_size: llc_cfg.batch,
         seed: config.seed,
-        divergence_radius: divergence_radius(&center, resolved.localization, d),
+        divergence_radius: divergence_radius(&center, resolved.localization),
         full_loss_every: llc_cfg.full_loss_every,
         threads: llc_cfg.threads,
     };
@@ -384,6 +386,7 @@ pub fn run_llc(
             full_batch_mean: est.full_batch_mean,
             divergences,
             warnings,
+            auto: resolved.probe.clone(),
         }),
         theory,
         final_train_loss: outcome
@@ -405,16 +408,6 @@ pub fn run_llc(
         est.mean, est.stderr, est.std, est.rhat, est.ess, llc_s, opts.out.display()
     ));
     Ok(summary)
-}
-
-/// A chain has diverged when it wanders 10 prior widths (sqrt(d / γ)) from w*, or 100 × (1 + ‖w*‖) without localization.
-fn divergence_radius(center: &[f64], localization: f64, d: usize) -> f64 {
-    let norm = center.iter().map(|x| x * x).sum::<f64>().sqrt();
-    if localization > 0.0 {
-        10.0 * (d as f64 / localization).sqrt() + norm
-    } else {
-        100.0 * (1.0 + norm)
-    }
 }
 
 fn plot_trace(

@@ -1,7 +1,9 @@
 //! LLC accuracy against known answers, through the whole pipeline with "auto" settings (release mode).
 //!
 //! Deep linear networks at the teacher's minimal true point (n = 10000, noiseless, nβ = n / ln n):
-//! |λ̂ − λ| ≤ 10% of Aoyagi's λ, the issue's bar. λ̂ at one temperature carries a systematic bias of
+//! |λ̂ − λ| ≤ 10% of Aoyagi's λ, the issue's bar, on networks of multiplicity 1. (Where m > 1, λ̂ at
+//! one temperature is biased low by a term of order (m − 1)/ln(nβ), DESIGN §3.1: by 0.26–0.35, or
+//! 3–13%, on the m = 2 networks of the table below; the temperature ladder is for those.) λ̂ at one temperature carries a systematic bias of
 //! a few percent (DESIGN §3.1); the sampling error is held below 2.5% of λ (asserted), so a case
 //! whose bias is under 5% fails only when its sampling error passes 2σ in the wrong direction, and
 //! the cases chosen sit at |bias| ≤ 6% in the calibration runs: the false-positive rate per case is
@@ -35,6 +37,7 @@ fn dln_case(widths: &[usize], rank: usize) {
     let est = s.llc.as_ref().unwrap();
     let lambda = theory::deep_linear(widths, rank).unwrap().lambda.to_f64();
     assert_eq!(s.theory.as_ref().unwrap().lambda, lambda);
+    assert_eq!(s.theory.as_ref().unwrap().multiplicity, 1, "a single-temperature test needs m = 1");
     assert_eq!(est.diverged_chains, 0);
     assert!(
         est.stderr < 0.025 * lambda,
@@ -69,8 +72,8 @@ fn dln_3_3_3_rank_1() {
 }
 
 #[test]
-fn dln_3_3_3_rank_0() {
-    dln_case(&[3, 3, 3], 0);
+fn dln_4_3_8_rank_0() {
+    dln_case(&[4, 3, 8], 0);
 }
 
 #[test]
@@ -84,8 +87,8 @@ fn dln_5_4_3_2_rank_2() {
 }
 
 #[test]
-fn dln_6_5_4_rank_2() {
-    dln_case(&[6, 5, 4], 2);
+fn dln_6_5_4_rank_1() {
+    dln_case(&[6, 5, 4], 1);
 }
 
 #[test]
@@ -137,9 +140,11 @@ fn normal_crossing_x4_plus_y6() {
     potential_case("[[4, 0], [0, 6]]", 5.0 / 12.0, &[0.5, 1.0 / 3.0]);
 }
 
-/// The accuracy table of the foundation issue: twelve deep linear networks (4–300 parameters, depth
+/// The accuracy table of the foundation issue: twelve deep linear networks (3–300 parameters, depth
 /// 2–4, ranks 0 to 4) at the minimal true point, auto settings, no per-case tuning. Writes
-/// results/dln-accuracy/accuracy.csv and checks the bar: mean |relative error| ≤ 12%, worst ≤ 30%.
+/// results/dln-accuracy/accuracy.csv and checks the bar on the networks of 4–300 parameters: mean
+/// |relative error| ≤ 12%, worst ≤ 30%. ([1, 1, 1, 1] at rank 0, 3 parameters, is K = (abc)² with
+/// multiplicity 3, where one temperature reads far low by design: it is listed, not judged.)
 /// About 15 minutes on 2 cores: `cargo test --release --test accuracy -- --ignored`.
 #[test]
 #[ignore]
@@ -159,7 +164,7 @@ fn dln_accuracy_table() {
         (&[12, 10, 8, 6], 4),
     ];
     let mut csv = String::from("widths,rank,d,lambda,llc_mean,llc_stderr,rel_error,step_size,localization,steps_per_chain,wall_s\n");
-    let mut errors = Vec::new();
+    let (mut errors, mut all) = (Vec::new(), Vec::new());
     for (widths, rank) in cases {
         let config = format!(
             "name = \"acc\"\nseed = 0\n[model]\nkind = \"dln\"\nwidths = {widths:?}\n[data]\nn = 10000\nteacher_rank = {rank}\n[llc]\nchains = 4\ndraws = 1000\n"
@@ -168,7 +173,10 @@ fn dln_accuracy_table() {
         let est = s.llc.as_ref().unwrap();
         let lambda = s.theory.as_ref().unwrap().lambda;
         let rel = (est.mean - lambda) / lambda;
-        errors.push(rel.abs());
+        all.push(rel.abs());
+        if s.d >= 4 {
+            errors.push(rel.abs());
+        }
         let w = widths
             .iter()
             .map(|x| x.to_string())
@@ -194,7 +202,12 @@ fn dln_accuracy_table() {
     }
     let mean = errors.iter().sum::<f64>() / errors.len() as f64;
     let worst = errors.iter().cloned().fold(0.0, f64::max);
-    csv += &format!("# mean |rel error| {mean:.4}, worst {worst:.4}\n");
+    let all_mean = all.iter().sum::<f64>() / all.len() as f64;
+    let all_worst = all.iter().cloned().fold(0.0, f64::max);
+    csv += &format!(
+        "# networks of 4-300 parameters: mean |rel error| {mean:.4}, worst {worst:.4}; all {}: mean {all_mean:.4}, worst {all_worst:.4}\n",
+        all.len()
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/dln-accuracy");
     std::fs::create_dir_all(&dir).unwrap();
     slt::report::write_atomic(&dir.join("accuracy.csv"), csv.as_bytes()).unwrap();

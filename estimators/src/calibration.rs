@@ -3,8 +3,9 @@
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
+use crate::chains::{run_chains_observed, ChainObserver, ChainSettings};
 use crate::landscape::{Batch, Landscape};
-use crate::sampler::ChainRng;
+use crate::sampler::{ChainRng, Sgld, TemperedPosterior};
 
 /// The largest eigenvalue of the full-batch Hessian at `w`, by power iteration on
 /// finite-difference Hessian-vector products (central differences of the gradient).
@@ -13,6 +14,7 @@ use crate::sampler::ChainRng;
 pub fn top_hessian_eigenvalue<L: Landscape>(
     landscape: &L,
     w: &[f64],
+    batch: Batch<'_>,
     iterations: usize,
     seed: u64,
 ) -> f64 {
@@ -29,11 +31,11 @@ pub fn top_hessian_eigenvalue<L: Landscape>(
         for i in 0..d {
             wp[i] = w[i] + h * v[i];
         }
-        landscape.loss_and_grad(&wp, Batch::Full, &mut gp, &mut ws);
+        landscape.loss_and_grad(&wp, batch, &mut gp, &mut ws);
         for i in 0..d {
             wp[i] = w[i] - h * v[i];
         }
-        landscape.loss_and_grad(&wp, Batch::Full, &mut gm, &mut ws);
+        landscape.loss_and_grad(&wp, batch, &mut gm, &mut ws);
         let mut hv: Vec<f64> = gp
             .iter()
             .zip(&gm)
@@ -283,6 +285,10 @@ pub struct SettingsRequest {
     pub burnin: Option<usize>,
     /// Steps per draw, or `None` for the auto rule.
     pub thin: Option<usize>,
+    /// The chains' minibatch size (the pilot chains of the auto step size use it too).
+    pub batch: usize,
+    /// Seed of the pilot chains.
+    pub seed: u64,
 }
 
 /// Settings with every auto resolved, and what the rule saw.
@@ -303,7 +309,7 @@ pub struct ResolvedSettings {
 }
 
 /// The numbers of a [`LandscapeProbe`] that the rule used, for the run's summary.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProbeSummary {
     /// Largest stiffness, ε's scale.
     pub stiffness_max: f64,
@@ -315,6 +321,8 @@ pub struct ProbeSummary {
     pub regular_directions: usize,
     /// Directions flat out to the probe's cap.
     pub flat_directions: usize,
+    /// Rounds of pilot chains the auto step size took (0: the step was given).
+    pub pilot_rounds: usize,
 }
 
 /// The auto rule's constants, documented in README.md.
@@ -336,6 +344,12 @@ pub mod rule {
     pub const PROBE_POINTS: usize = 2000;
     /// Extents beyond this distance count as flat.
     pub const MAX_EXTENT: f64 = 10.0;
+    /// Pilot chains of the auto step size run this many relaxation times…
+    pub const PILOT_TAUS: f64 = 2.0;
+    /// …and at most this many steps per round…
+    pub const PILOT_MAX_STEPS: f64 = 50_000.0;
+    /// …for at most this many rounds.
+    pub const PILOT_ROUNDS: usize = 8;
 }
 
 /// Resolves every auto setting of an LLC run by the documented rule (README.md, "auto settings"):
@@ -403,9 +417,18 @@ pub fn resolve_settings<L: Landscape>(
     } else {
         1.0
     };
-    let step_size = request
-        .step_size
-        .unwrap_or(rule::KAPPA / (stiffness_max + localization).max(1e-12));
+    let (step_size, pilot_rounds) = match request.step_size {
+        Some(e) => (e, 0),
+        None => pilot_step_size(
+            landscape,
+            center,
+            batch,
+            TemperedPosterior { nbeta, localization },
+            rule::KAPPA / (stiffness_max + localization).max(1e-12),
+            stiffness_slow,
+            &request,
+        )?,
+    };
     let tau = 2.0 / (step_size * stiffness_slow);
     let burnin = request
         .burnin
@@ -427,6 +450,88 @@ pub fn resolve_settings<L: Landscape>(
             singular_extent,
             regular_directions: probe.regular_directions(nbeta),
             flat_directions: probe.extents.len() - non_flat.len(),
+            pilot_rounds,
         }),
+    })
+}
+
+/// The distance from w* at which a chain counts as diverged: 10 prior widths (sqrt(d / γ)) beyond
+/// ‖w*‖, or 100 × (1 + ‖w*‖) without localization.
+pub fn divergence_radius(center: &[f64], localization: f64) -> f64 {
+    let norm = center.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if localization > 0.0 {
+        10.0 * (center.len() as f64 / localization).sqrt() + norm
+    } else {
+        100.0 * (1.0 + norm)
+    }
+}
+
+/// Keeps the point of a chain's last kept draw.
+struct LastPoint(Vec<f64>);
+
+impl ChainObserver for LastPoint {
+    fn on_draw(&mut self, _draw: usize, w: &[f64], _loss: f64) {
+        self.0.clear();
+        self.0.extend_from_slice(w);
+    }
+}
+
+/// Checks an auto step size on the posterior's typical set, not only at w*: where the loss is a
+/// polynomial of high degree (a deep net at a singular point), its curvature grows away from w* and a
+/// step fitted to w* overshoots where the chains actually go. Pilot chains (two, about
+/// [`rule::PILOT_TAUS`] relaxation times) run at the step; if one diverges the step is quartered, else
+/// the top Hessian eigenvalue at their end points gives the stiffness there, and the step is lowered to
+/// KAPPA / (nβ h_top + γ) when it is more than 1.5× that. Returns the step and the rounds taken.
+fn pilot_step_size<L: Landscape>(
+    landscape: &L,
+    center: &[f64],
+    probe_batch: Batch<'_>,
+    posterior: TemperedPosterior,
+    first: f64,
+    stiffness_slow: f64,
+    request: &SettingsRequest,
+) -> crate::Result<(f64, usize)> {
+    let mut eps = first;
+    for round in 0..rule::PILOT_ROUNDS {
+        let tau = 2.0 / (eps * stiffness_slow);
+        let steps = (rule::PILOT_TAUS * tau).clamp(1000.0, rule::PILOT_MAX_STEPS) as usize;
+        let settings = ChainSettings {
+            chains: 2,
+            draws: 4,
+            burnin: 0,
+            thin: (steps / 4).max(1),
+            batch_size: request.batch.max(1),
+            seed: request.seed ^ 0x9170_7000 ^ round as u64,
+            divergence_radius: divergence_radius(center, posterior.localization),
+            full_loss_every: 0,
+            threads: 0,
+        };
+        let sampler = Sgld::new(eps, posterior)?;
+        let (traces, ends) = run_chains_observed(landscape, &sampler, center, &settings, &|_| {}, |_| {
+            LastPoint(Vec::new())
+        })?;
+        if traces.iter().any(|t| t.divergence.is_some()) {
+            eps /= 4.0;
+            continue;
+        }
+        let stiffness = ends
+            .iter()
+            .map(|end| {
+                posterior.nbeta * top_hessian_eigenvalue(landscape, &end.0, probe_batch, 30, request.seed)
+                    + posterior.localization
+            })
+            .fold(0.0, f64::max);
+        let target = rule::KAPPA / stiffness.max(1e-12);
+        if eps <= 1.5 * target {
+            return Ok((eps.min(target), round + 1));
+        }
+        eps = target;
+    }
+    Err(crate::Error::Numerical {
+        what: "auto step size",
+        why: format!(
+            "pilot chains still diverged or overshot after {} rounds (last step {eps:.3e}); set llc.step_size",
+            rule::PILOT_ROUNDS
+        ),
     })
 }

@@ -92,6 +92,8 @@ pub struct LlcSummary {
     pub divergences: Vec<String>,
     /// Warnings a user should read (also printed).
     pub warnings: Vec<String>,
+    /// What the auto rule measured (absent when every setting was given).
+    pub auto: Option<slt_estimators::calibration::ProbeSummary>,
 }
 
 /// The known answer block of summary.json.
