@@ -1,8 +1,12 @@
 //! The SGLD family behind one trait: a sampler turns a minibatch gradient into the next point of a chain.
 
+mod rmsprop_sgld;
 mod sgld;
+mod sgnht;
 
+pub use rmsprop_sgld::{RmspropSettings, RmspropSgld, RmspropState};
 pub use sgld::Sgld;
+pub use sgnht::{Sgnht, SgnhtSettings, SgnhtState};
 
 use rand_xoshiro::Xoshiro256PlusPlus;
 

@@ -1,0 +1,197 @@
+//! The temperature ladder against exact tempered expectations (quadrature) and against sampled rungs on normal crossings.
+
+use slt_estimators::chains::ChainSettings;
+use slt_estimators::ladder::{fit_rlct, run_ladder_detailed, LadderSettings};
+use slt_estimators::{Potential, Sgld, TemperedPosterior};
+
+/// E[tK] under exp(−tK(x, y) − γ(x² + y²)/2) by the trapezoid rule in log coordinates x = e^a,
+/// y = e^b on the positive quadrant (the potentials are even), a, b ∈ [−30, ln sqrt(100/γ)], step 0.04
+/// (step 0.02 agrees to 1e-5). `f(x, y, t)` returns (weight, value of tK) so that a third coordinate
+/// may be integrated out analytically.
+fn quad2(t: f64, gamma: f64, f: &dyn Fn(f64, f64, f64) -> (f64, f64)) -> f64 {
+    let (lo, hi, h) = (-30.0, 0.5 * (100.0 / gamma).ln(), 0.04);
+    let n = ((hi - lo) / h) as usize;
+    let (mut z, mut s) = (0.0, 0.0);
+    for i in 0..=n {
+        let x = (lo + i as f64 * h).exp();
+        for j in 0..=n {
+            let y = (lo + j as f64 * h).exp();
+            let prior = (-gamma * (x * x + y * y) / 2.0).exp() * x * y;
+            let (w, v) = f(x, y, t);
+            z += prior * w;
+            s += prior * w * v;
+        }
+    }
+    s / z
+}
+
+/// The four potentials of the issue: (name, λ, m, exact E[tK] at (t, γ)).
+type Exact = fn(f64, f64) -> f64;
+type Case = (&'static str, Vec<Vec<u32>>, f64, usize, Exact);
+fn cases() -> Vec<Case> {
+    vec![
+        ("x²+y⁴", vec![vec![2, 0], vec![0, 4]], 0.75, 1, |t, g| {
+            quad2(t, g, &|x, y, t| {
+                let k = t * (x * x + y.powi(4));
+                ((-k).exp(), k)
+            })
+        }),
+        ("x²y²", vec![vec![2, 2]], 0.5, 2, |t, g| {
+            quad2(t, g, &|x, y, t| {
+                let k = t * x * x * y * y;
+                ((-k).exp(), k)
+            })
+        }),
+        ("x⁴y⁴", vec![vec![4, 4]], 0.25, 2, |t, g| {
+            quad2(t, g, &|x, y, t| {
+                let k = t * (x * y).powi(4);
+                ((-k).exp(), k)
+            })
+        }),
+        // (xyz)²: z integrated out, ∫ exp(−(a + γ/2) z²) dz ∝ (a + γ/2)^(−1/2) and E[t x²y² z² | x, y]
+        // = a / (2 (a + γ/2)) with a = t x²y².
+        ("(xyz)²", vec![vec![2, 2, 2]], 0.5, 3, |t, g| {
+            quad2(t, g, &|x, y, t| {
+                let a = t * x * x * y * y;
+                (1.0 / (a + g / 2.0).sqrt(), a / (2.0 * (a + g / 2.0)))
+            })
+        }),
+    ]
+}
+
+/// nβ of the base rung: n / ln n at n = 3000 (374.7); the ladder is [1, 4, 16, 64] (top 23 981), γ = 1.
+fn base_nbeta() -> f64 {
+    3000.0 / 3000f64.ln()
+}
+
+/// The fit alone, on exact tempered values (quadrature): this is the model error, with no sampling.
+/// Measured: x²+y⁴ −0.3%, x²y² +0.5%, x⁴y⁴ +1.9%, (xyz)² +3.4%; integer m exact on all four (the
+/// real-valued m: 1.08, 1.95, 1.87, 2.44). Bound: 5% of λ
+/// (the issue's target). Twins: λ ± 25% and the single-temperature λ̂ at the top rung are rejected
+/// for the singular cases (the ladder is needed there), and a neighbouring multiplicity is not chosen.
+#[test]
+fn fit_on_exact_tempered_values_recovers_lambda_and_m() {
+    let gamma = 1.0;
+    for (name, _, lam, m, exact) in cases() {
+        let nb: Vec<f64> = [1.0, 4.0, 16.0, 64.0]
+            .iter()
+            .map(|f| base_nbeta() * f)
+            .collect();
+        let y: Vec<f64> = nb.iter().map(|&t| exact(t, gamma)).collect();
+        // Rung errors of the size the sampled test has (0.004): they weight the fit, not the values.
+        let fit = fit_rlct(&nb, &y, &[4e-3; 4]).unwrap();
+        println!(
+            "{name}: λ = {:.4} ({:+.1}%), m = {:.3} ± {:.3} → {} (true {m}); λ̂ at the rungs {y:.4?}",
+            fit.lambda,
+            100.0 * (fit.lambda / lam - 1.0),
+            fit.multiplicity,
+            fit.multiplicity_stderr,
+            fit.multiplicity_int
+        );
+        assert!((fit.lambda - lam).abs() < 0.05 * lam, "{name}: {fit:?}");
+        assert_eq!(fit.multiplicity_int, m, "{name}: {fit:?}");
+        // The real-valued m is the first-order fit's; it reads low at m = 3 (2.44 here), which is why the
+        // integer choice uses the full model (χ²).
+        for wrong in [0.75 * lam, 1.25 * lam] {
+            assert!((fit.lambda - wrong).abs() > 0.05 * lam);
+        }
+        if m > 1 {
+            assert!(
+                (y[3] - lam).abs() > 0.05 * lam,
+                "{name}: the top rung alone is already right"
+            );
+        }
+    }
+}
+
+/// SGLD ladders on the four potentials, one setting for all: γ = 1, ε·nβ = 0.05 on every rung,
+/// 4 chains × 2e6 steps at the base rung (× sqrt(f) above: `LadderSettings::default()`), seed 7.
+/// Bound: 5% of λ and m exact. The bound is the model error (test above, up to +3.3% for (xyz)²)
+/// plus the step bias (ε·nβ = 0.05: +1.7% on x² + y⁴) plus sampling (λ's stderr 0.002–0.004); for
+/// (xyz)² the margin is about 2.4 stderr, so an unlucky seed fails about 1% of the time. Twins: the
+/// single-temperature λ̂ at the base nβ is rejected on the singular cases, and λ ± 25% on all.
+fn sampled_case(which: usize) {
+    let gamma = 1.0;
+    let (name, monos, lam, m, exact) = cases().swap_remove(which);
+    let p = Potential::new(&monos).unwrap();
+    let d = monos[0].len();
+    let nb0 = base_nbeta();
+    let base = Sgld::new(
+        0.05 / nb0,
+        TemperedPosterior {
+            nbeta: nb0,
+            localization: gamma,
+        },
+    )
+    .unwrap();
+    let steps = 2_000_000;
+    let settings = ChainSettings {
+        chains: 4,
+        draws: 20_000,
+        burnin: steps / 10,
+        thin: steps / 20_000,
+        batch_size: 1,
+        seed: 7,
+        divergence_radius: 1e3,
+        full_loss_every: 0,
+        threads: 0,
+    };
+    let run = run_ladder_detailed(
+        &p,
+        &vec![0.0; d],
+        &base,
+        &LadderSettings::default(),
+        &settings,
+        &|_| {},
+    )
+    .unwrap();
+    let fit = &run.rlct;
+    for r in &run.rungs {
+        println!(
+            "  nβ = {:.0}: λ̂ = {:.4} ± {:.4} (exact at this nβ: {:.4}), R-hat {:.3}",
+            r.nbeta,
+            r.llc.mean,
+            r.llc.stderr,
+            exact(r.nbeta, gamma),
+            r.llc.rhat
+        );
+    }
+    println!(
+        "{name}: λ = {:.4} ± {:.4} ({:+.1}%), m = {:.3} ± {:.3} → {} (true {m}), χ² = {:.2}",
+        fit.lambda,
+        fit.stderr,
+        100.0 * (fit.lambda / lam - 1.0),
+        fit.multiplicity,
+        fit.multiplicity_stderr,
+        fit.multiplicity_int,
+        fit.chi2
+    );
+    assert!((fit.lambda - lam).abs() < 0.05 * lam, "{name}: {fit:?}");
+    assert_eq!(fit.multiplicity_int, m, "{name}: {fit:?}");
+    for wrong in [0.75 * lam, 1.25 * lam] {
+        assert!((fit.lambda - wrong).abs() > 0.05 * lam);
+    }
+    if m > 1 {
+        assert!((run.rungs[0].llc.mean - lam).abs() > 0.05 * lam);
+    }
+}
+
+#[test]
+fn sampled_ladder_x2_plus_y4() {
+    sampled_case(0);
+}
+
+#[test]
+fn sampled_ladder_x2y2() {
+    sampled_case(1);
+}
+
+#[test]
+fn sampled_ladder_x4y4() {
+    sampled_case(2);
+}
+
+#[test]
+fn sampled_ladder_xyz_squared() {
+    sampled_case(3);
+}
