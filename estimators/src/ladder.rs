@@ -13,7 +13,7 @@
 //! exact up to the zeta function's own log-derivatives at the pole, which are small when the prior's
 //! width and the loss are both of order one in the units t is measured in (for K = x²y² with a
 //! standard Gaussian prior they shift u by 0.23; for x⁴y⁴ by 0.46; with γ = 0.1 the shift is 4.6 and 9.2,
-//! and the fit reads λ 2–7% low on those). Then
+//! and the first-order fit reads λ 2–8% low on those). Then
 //!
 //! E_t[tK] = λ − P'(u)/P(u) = λ + F_{m−2}/F_{m−1},  F = exp(Σ_i c_i h^i),
 //! c_1 = ψ(λ) − u,  c_i = (−1)^i ζ_H(i, λ)/i (i ≥ 2, Hurwitz zeta),
