@@ -423,7 +423,10 @@ pub fn resolve_settings<L: Landscape>(
             landscape,
             center,
             batch,
-            TemperedPosterior { nbeta, localization },
+            TemperedPosterior {
+                nbeta,
+                localization,
+            },
             rule::KAPPA / (stiffness_max + localization).max(1e-12),
             stiffness_slow,
             &request,
@@ -507,9 +510,10 @@ fn pilot_step_size<L: Landscape>(
             threads: 0,
         };
         let sampler = Sgld::new(eps, posterior)?;
-        let (traces, ends) = run_chains_observed(landscape, &sampler, center, &settings, &|_| {}, |_| {
-            LastPoint(Vec::new())
-        })?;
+        let (traces, ends) =
+            run_chains_observed(landscape, &sampler, center, &settings, &|_| {}, |_| {
+                LastPoint(Vec::new())
+            })?;
         if traces.iter().any(|t| t.divergence.is_some()) {
             eps /= 4.0;
             continue;
@@ -517,7 +521,8 @@ fn pilot_step_size<L: Landscape>(
         let stiffness = ends
             .iter()
             .map(|end| {
-                posterior.nbeta * top_hessian_eigenvalue(landscape, &end.0, probe_batch, 30, request.seed)
+                posterior.nbeta
+                    * top_hessian_eigenvalue(landscape, &end.0, probe_batch, 30, request.seed)
                     + posterior.localization
             })
             .fold(0.0, f64::max);
