@@ -63,7 +63,14 @@ pub fn gemm_peak_gflops() -> f64 {
     let mut best = f64::INFINITY;
     for _ in 0..3 {
         let t = Instant::now();
-        matmul(c.as_mut(), Accum::Replace, a.as_ref(), b.as_ref(), 1.0, Par::Seq);
+        matmul(
+            c.as_mut(),
+            Accum::Replace,
+            a.as_ref(),
+            b.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         best = best.min(t.elapsed().as_secs_f64());
     }
     std::hint::black_box(&c);
@@ -73,15 +80,22 @@ pub fn gemm_peak_gflops() -> f64 {
 /// Reads the peer's steps/s for `workload` from `<dir>/<workload>.json` (written by its run.sh).
 fn peer_rate(dir: &Path, workload: &str) -> Result<f64> {
     let path = dir.join(format!("{workload}.json"));
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading the peer's result {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the peer's result {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     v["steps_per_s"]
         .as_f64()
         .with_context(|| format!("{}: no number steps_per_s", path.display()))
 }
 
 /// Runs every workload at each thread count; writes `<out>/bench.csv` and one run folder per row.
-pub fn run_bench(out: &Path, peer: Option<&Path>, threads: &[usize], quiet: bool) -> Result<Vec<BenchRow>> {
+pub fn run_bench(
+    out: &Path,
+    peer: Option<&Path>,
+    threads: &[usize],
+    quiet: bool,
+) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for (name, text) in WORKLOADS {
         let peer_steps = peer.map(|dir| peer_rate(dir, name)).transpose()?;
@@ -92,8 +106,18 @@ pub fn run_bench(out: &Path, peer: Option<&Path>, threads: &[usize], quiet: bool
             }
             let config = ValidConfig::try_from(config)?;
             let run_dir: PathBuf = out.join(format!("{name}-t{t}"));
-            let summary = run_all(&config, &RunOptions { out: run_dir, quiet: true })?.context("a bench config has [llc]")?;
-            let llc = summary.llc.as_ref().context("the bench run estimated an LLC")?;
+            let summary = run_all(
+                &config,
+                &RunOptions {
+                    out: run_dir,
+                    quiet: true,
+                },
+            )?
+            .context("a bench config has [llc]")?;
+            let llc = summary
+                .llc
+                .as_ref()
+                .context("the bench run estimated an LLC")?;
             let wall = summary.timing_s.llc.unwrap_or(f64::NAN);
             let steps = llc.chains * (llc.burnin + llc.draws * llc.thin);
             let rate = steps as f64 / wall;
@@ -120,8 +144,12 @@ pub fn run_bench(out: &Path, peer: Option<&Path>, threads: &[usize], quiet: bool
                     row.params,
                     t,
                     rate,
-                    row.gflop_per_s.map(|g| format!("  {g:.1} GFLOP/s")).unwrap_or_default(),
-                    row.ratio.map(|r| format!("  {r:.1}× the peer")).unwrap_or_default()
+                    row.gflop_per_s
+                        .map(|g| format!("  {g:.1} GFLOP/s"))
+                        .unwrap_or_default(),
+                    row.ratio
+                        .map(|r| format!("  {r:.1}× the peer"))
+                        .unwrap_or_default()
                 );
             }
             rows.push(row);

@@ -286,12 +286,72 @@ fn default_checkpoints() -> Checkpoints {
     Checkpoints::Count(20)
 }
 
-/// The SGLD sampler.
+/// The SGLD-family sampler.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum SamplerKind {
     /// Stochastic gradient Langevin dynamics.
     Sgld,
+    /// SGLD with a diagonal RMSProp preconditioner (statistics exclude the localization term).
+    RmspropSgld,
+    /// Stochastic gradient Nosé–Hoover thermostat: momentum plus an adaptive friction.
+    Sgnht,
+}
+
+impl SamplerKind {
+    /// The name as the config spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SamplerKind::Sgld => "sgld",
+            SamplerKind::RmspropSgld => "rmsprop-sgld",
+            SamplerKind::Sgnht => "sgnht",
+        }
+    }
+}
+
+/// The temperature ladder for the RLCT estimate: none, the default factors, or given factors.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Ladder {
+    /// No ladder (the default): only λ̂ at nβ.
+    #[default]
+    None,
+    /// Factors [1, 4, 16, 64].
+    Auto,
+    /// nβ × each factor.
+    Factors(Vec<f64>),
+}
+
+impl Serialize for Ladder {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Ladder::None => s.serialize_str("none"),
+            Ladder::Auto => s.serialize_str("auto"),
+            Ladder::Factors(f) => f.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Ladder {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Factors(Vec<f64>),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected \"none\", \"auto\" or a list of factors like [1, 4, 16]",
+            )
+        })? {
+            Raw::Word(w) if w == "none" => Ok(Ladder::None),
+            Raw::Word(w) if w == "auto" => Ok(Ladder::Auto),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "\"{w}\": expected \"none\", \"auto\" or a list of factors"
+            ))),
+            Raw::Factors(f) => Ok(Ladder::Factors(f)),
+        }
+    }
 }
 
 /// The LLC estimate's settings; every `"auto"` is resolved by the rule documented in README.md.
@@ -331,6 +391,16 @@ pub struct LlcConfig {
     /// Worker threads for the chains (0: one per core).
     #[serde(default)]
     pub threads: usize,
+    /// The temperature ladder for the RLCT estimate: "none", "auto" ([1, 4, 16, 64]) or factors.
+    #[serde(default)]
+    pub ladder: Ladder,
+    /// MALA acceptance of SGLD proposals (full batch) is probed every this many draws (0: never).
+    #[serde(default = "default_mala_every")]
+    pub mala_every: usize,
+}
+
+fn default_mala_every() -> usize {
+    10
 }
 
 fn default_sampler() -> SamplerKind {
@@ -357,6 +427,8 @@ impl Default for LlcConfig {
             batch: default_batch(),
             full_loss_every: 0,
             threads: 0,
+            ladder: Ladder::None,
+            mala_every: default_mala_every(),
         }
     }
 }
@@ -577,6 +649,35 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         at_least("llc.batch", l.batch, 1)?;
         if let Some(t) = l.thin.value() {
             at_least("llc.thin", t, 1)?;
+        }
+        if l.ladder != Ladder::None && l.sampler != SamplerKind::Sgld {
+            return Err(invalid(
+                "llc.ladder",
+                "a ladder",
+                format!(
+                    "runs SGLD; it cannot be combined with sampler = \"{}\"",
+                    l.sampler.name()
+                ),
+            ));
+        }
+        if let Ladder::Factors(f) = &l.ladder {
+            if let Some(bad) = f.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+                return Err(invalid(
+                    "llc.ladder",
+                    bad,
+                    "every factor must be positive and finite",
+                ));
+            }
+            let mut distinct = f.clone();
+            distinct.sort_by(f64::total_cmp);
+            distinct.dedup();
+            if distinct.len() < 2 {
+                return Err(invalid(
+                    "llc.ladder",
+                    format!("{f:?}"),
+                    "needs at least two distinct factors",
+                ));
+            }
         }
     }
     Ok(())

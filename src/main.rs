@@ -100,9 +100,17 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             let (config, opts) = load(&c)?;
             run_llc(&config, &opts, None)?;
         }
-        Command::Bench { peer, threads, out, quiet } => {
+        Command::Bench {
+            peer,
+            threads,
+            out,
+            quiet,
+        } => {
             if !quiet {
-                eprintln!("one core's f64 matrix-product peak (faer, 768³): {:.1} GFLOP/s", slt::bench::gemm_peak_gflops());
+                eprintln!(
+                    "one core's f64 matrix-product peak (faer, 768³): {:.1} GFLOP/s",
+                    slt::bench::gemm_peak_gflops()
+                );
             }
             slt::bench::run_bench(&out, peer.as_deref(), &threads, quiet)?;
         }

@@ -6,19 +6,31 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use slt_estimators::calibration::rule::KAPPA;
 use slt_estimators::calibration::{divergence_radius, resolve_settings, SettingsRequest};
-use slt_estimators::chains::{run_chains, ChainSettings};
+use slt_estimators::chains::{run_chains, run_chains_observed, ChainSettings};
+use slt_estimators::diagnostics::half_drift_test;
+use slt_estimators::ladder::{run_ladder_detailed, LadderSettings};
 use slt_estimators::landscape::full_loss;
 use slt_estimators::llc::running_llc;
 use slt_estimators::{Landscape, LlcEstimate, Sgld, TemperedPosterior};
+use slt_estimators::{MalaObserver, MalaSummary, RmspropSgld, Sgnht};
 
-use crate::config::{Auto, ConfigError, LlcConfig, ModelConfig, RunConfig, ValidConfig};
+use crate::config::{
+    Auto, ConfigError, Ladder, LlcConfig, ModelConfig, RunConfig, SamplerKind, ValidConfig,
+};
 use crate::models::Problem;
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
 use crate::report::{
-    write_atomic, write_csv, write_json, LlcSummary, Summary, TheorySummary, Timing,
+    write_atomic, write_csv, write_json, LlcSummary, RlctSummary, Summary, TheorySummary, Timing,
 };
 use crate::train::{load_checkpoint, train, TrainOutcome};
+
+/// Sampling steps per chain on the temperature ladder's base rung, at least (higher rungs run more).
+pub const LADDER_MIN_STEPS: usize = 1_000_000;
+
+/// Times a run at an auto step size is repeated at a quarter of the step when chains diverge.
+pub const AUTO_STEP_RETRIES: usize = 2;
 
 /// Where results go and how chatty to be.
 #[derive(Debug, Clone)]
@@ -264,15 +276,104 @@ pub fn run_llc(
         nbeta: resolved.nbeta,
         localization: resolved.localization,
     };
-    let sampler = Sgld::new(resolved.step_size, posterior)?;
+    // RMSProp-SGLD's preconditioner scales a direction of stiffness k by about 1/sqrt(k) (its
+    // gradient's stationary rms), so the SGLD step κ/k becomes sqrt(κ ε) in its units.
+    let step_size = match (llc_cfg.sampler, llc_cfg.step_size.value()) {
+        (SamplerKind::RmspropSgld, None) => (KAPPA * resolved.step_size).sqrt(),
+        _ => resolved.step_size,
+    };
     opts.note(&format!(
-        "llc: d = {d}, nβ = {:.4}, γ = {:.4}, ε = {:.3e}, burn-in {} + {} draws × thin {} per chain, {} chains",
-        resolved.nbeta, resolved.localization, resolved.step_size, resolved.burnin, llc_cfg.draws, resolved.thin, llc_cfg.chains
+        "llc: {} d = {d}, nβ = {:.4}, γ = {:.4}, ε = {:.3e}, burn-in {} + {} draws × thin {} per chain, {} chains",
+        llc_cfg.sampler.name(), resolved.nbeta, resolved.localization, step_size, resolved.burnin, llc_cfg.draws, resolved.thin, llc_cfg.chains
     ));
-    let total = (settings.steps_per_chain() * settings.chains) as u64;
-    let pb = opts.progress(total, "sgld");
-    let traces = run_chains(&landscape, &sampler, &center, &settings, &|k| pb.inc(k))?;
-    pb.finish_and_clear();
+    // A run at an auto step whose chains diverge is run again at a quarter of the step (and four
+    // times the steps, within the rule's cap), at most AUTO_STEP_RETRIES times, and says so.
+    let mut settings = settings;
+    let mut step_size = step_size;
+    let mut retries = Vec::new();
+    let (traces, mala) = loop {
+        let total = (settings.steps_per_chain() * settings.chains) as u64;
+        let pb = opts.progress(total, llc_cfg.sampler.name());
+        let progress = |k| pb.inc(k);
+        let (traces, mala) = match llc_cfg.sampler {
+            SamplerKind::Sgld => {
+                let sampler = Sgld::new(step_size, posterior)?;
+                if llc_cfg.mala_every > 0 {
+                    let every = llc_cfg.mala_every;
+                    // Checked once here, so the per-chain constructor below cannot fail.
+                    MalaObserver::for_chain(
+                        &landscape,
+                        &center,
+                        posterior,
+                        step_size,
+                        every,
+                        config.seed,
+                        0,
+                    )?;
+                    let (traces, observers) = run_chains_observed(
+                        &landscape,
+                        &sampler,
+                        &center,
+                        &settings,
+                        &progress,
+                        |c| {
+                            MalaObserver::for_chain(
+                                &landscape,
+                                &center,
+                                posterior,
+                                step_size,
+                                every,
+                                config.seed,
+                                c,
+                            )
+                            .expect("validated above")
+                        },
+                    )?;
+                    (traces, MalaSummary::from_observers(&observers))
+                } else {
+                    (
+                        run_chains(&landscape, &sampler, &center, &settings, &progress)?,
+                        None,
+                    )
+                }
+            }
+            SamplerKind::RmspropSgld => {
+                let sampler = RmspropSgld::new(step_size, posterior, Default::default())?;
+                (
+                    run_chains(&landscape, &sampler, &center, &settings, &progress)?,
+                    None,
+                )
+            }
+            SamplerKind::Sgnht => {
+                let sampler = Sgnht::new(step_size, posterior, Default::default())?;
+                (
+                    run_chains(&landscape, &sampler, &center, &settings, &progress)?,
+                    None,
+                )
+            }
+        };
+        pb.finish_and_clear();
+        let diverged = traces.iter().filter(|t| t.divergence.is_some()).count();
+        if diverged == 0
+            || llc_cfg.step_size.value().is_some()
+            || retries.len() >= AUTO_STEP_RETRIES
+        {
+            break (traces, mala);
+        }
+        retries.push(format!(
+            "{diverged} of {} chains diverged at the auto step size {step_size:.3e}; ran again at a quarter of it",
+            settings.chains
+        ));
+        step_size /= 4.0;
+        let cap = slt_estimators::calibration::rule::MAX_STEPS as usize;
+        if llc_cfg.burnin.value().is_none() {
+            settings.burnin = (settings.burnin * 4).min(cap / 5);
+        }
+        if llc_cfg.thin.value().is_none() {
+            settings.thin =
+                (settings.thin * 4).min(((cap - settings.burnin) / settings.draws).max(1));
+        }
+    };
     let llc_s = start.elapsed().as_secs_f64();
 
     // Write what we have before judging it: a run whose chains all diverged keeps its traces.
@@ -296,11 +397,11 @@ pub fn run_llc(
     write_csv(&opts.out.join("llc_trace.csv"), &rows)?;
     let mut resolved_config: RunConfig = (**config).clone();
     resolved_config.llc = Some(LlcConfig {
-        step_size: Auto::Value(resolved.step_size),
+        step_size: Auto::Value(step_size),
         localization: Auto::Value(resolved.localization),
         nbeta: Auto::Value(resolved.nbeta),
-        burnin: Auto::Value(resolved.burnin),
-        thin: Auto::Value(resolved.thin),
+        burnin: Auto::Value(settings.burnin),
+        thin: Auto::Value(settings.thin),
         ..llc_cfg.clone()
     });
     write_atomic(
@@ -332,7 +433,7 @@ pub fn run_llc(
                 .map(|d| format!("chain {}: {} at step {}", t.chain, d.reason, d.step))
         })
         .collect();
-    let mut warnings = Vec::new();
+    let mut warnings = retries;
     if est.mean < 0.0 {
         warnings.push(format!(
             "negative λ̂ ({:.4}): the chains found lower loss than w*, which is not a local minimum",
@@ -351,6 +452,77 @@ pub fn run_llc(
             est.diverged_chains, est.chains
         ));
     }
+    if let Some(m) = &mala {
+        if m.mean < 0.7 {
+            warnings.push(format!(
+                "MALA acceptance of the SGLD proposals is {:.3} < 0.7: the step size is too large for this posterior; lower llc.step_size",
+                m.mean
+            ));
+        }
+    }
+    let kept: Vec<&[f64]> = traces
+        .iter()
+        .filter(|t| t.divergence.is_none())
+        .map(|t| t.losses.as_slice())
+        .collect();
+    let drift = half_drift_test(&kept);
+    if let Some((t, p)) = drift {
+        if p < 1e-3 {
+            warnings.push(format!(
+                "the loss trace is not stationary after burn-in (second half vs first half across chains: t = {t:.2}, p = {p:.1e}); raise llc.burnin"
+            ));
+        }
+    }
+    let rlct = match &llc_cfg.ladder {
+        Ladder::None => None,
+        ladder => {
+            let factors = match ladder {
+                Ladder::Factors(f) => f.clone(),
+                _ => LadderSettings::default().factors,
+            };
+            let ladder_settings = LadderSettings {
+                factors,
+                ..LadderSettings::default()
+            };
+            let start = Instant::now();
+            let pb = opts.progress(0, "ladder");
+            let base = Sgld::new(step_size, posterior)?;
+            // The fit separates λ from the (m − 1)/ln nβ term only when each rung's λ̂ is precise
+            // to about 1%: the base rung samples at least LADDER_MIN_STEPS steps per chain.
+            let rung_settings = ChainSettings {
+                thin: settings.thin.max(LADDER_MIN_STEPS.div_ceil(settings.draws)),
+                ..settings.clone()
+            };
+            let run = run_ladder_detailed(
+                &landscape,
+                &center,
+                &base,
+                &ladder_settings,
+                &rung_settings,
+                &|k| pb.inc(k),
+            )?;
+            pb.finish_and_clear();
+            let r = run.rlct;
+            opts.note(&format!(
+                "rlct (ladder ×{:?}): λ = {:.4} ± {:.4}, m = {:.2} (nearest {})",
+                ladder_settings.factors, r.lambda, r.stderr, r.multiplicity, r.multiplicity_int
+            ));
+            Some((
+                RlctSummary {
+                    lambda: r.lambda,
+                    stderr: r.stderr,
+                    multiplicity: r.multiplicity,
+                    multiplicity_stderr: r.multiplicity_stderr,
+                    multiplicity_int: r.multiplicity_int,
+                    chi2: r.chi2,
+                    nbetas: r.nbetas,
+                    llc_at: r.llc_at,
+                    llc_err: r.llc_err,
+                },
+                start.elapsed().as_secs_f64(),
+            ))
+        }
+    };
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -370,7 +542,7 @@ pub fn run_llc(
             stderr: est.stderr,
             per_chain: est.per_chain.clone(),
             nbeta: est.nbeta,
-            step_size: resolved.step_size,
+            step_size,
             localization: resolved.localization,
             chains: est.chains,
             draws: est.draws,
@@ -378,16 +550,20 @@ pub fn run_llc(
             init_loss,
             rhat: est.rhat,
             ess: est.ess,
-            burnin: resolved.burnin,
-            thin: resolved.thin,
+            burnin: settings.burnin,
+            thin: settings.thin,
             batch,
-            sampler: "sgld".into(),
+            sampler: llc_cfg.sampler.name().into(),
+            mala_acceptance: mala.as_ref().map(|m| m.mean),
+            mala_probes: mala.as_ref().map(|m| m.probes).unwrap_or(0),
+            stationarity_p: drift.map(|(_, p)| p),
             expectation: "minibatch".into(),
             full_batch_mean: est.full_batch_mean,
             divergences,
             warnings,
             auto: resolved.probe.clone(),
         }),
+        rlct: rlct.as_ref().map(|(r, _)| r.clone()),
         theory,
         final_train_loss: outcome
             .as_ref()
@@ -395,6 +571,7 @@ pub fn run_llc(
         timing_s: Timing {
             train: train_s,
             llc: Some(llc_s),
+            ladder: rlct.as_ref().map(|(_, t)| *t),
         },
     };
     write_json(&opts.out.join("summary.json"), &summary)?;

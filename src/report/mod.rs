@@ -92,8 +92,37 @@ pub struct LlcSummary {
     pub divergences: Vec<String>,
     /// Warnings a user should read (also printed).
     pub warnings: Vec<String>,
+    /// Mean MALA acceptance probability of SGLD proposals from the chains' draws (full batch; sgld only).
+    pub mala_acceptance: Option<f64>,
+    /// Number of MALA probes behind it.
+    pub mala_probes: usize,
+    /// p-value of the stationarity test of the loss traces after burn-in (second vs first half).
+    pub stationarity_p: Option<f64>,
     /// What the auto rule measured (absent when every setting was given).
     pub auto: Option<slt_estimators::calibration::ProbeSummary>,
+}
+
+/// The RLCT block of summary.json: λ and the multiplicity fitted to λ̂ at a ladder of nβ.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct RlctSummary {
+    /// The RLCT λ (the fit's value at infinite nβ).
+    pub lambda: f64,
+    /// Its standard error, from the rungs' errors (model error excluded).
+    pub stderr: f64,
+    /// The multiplicity m, real-valued.
+    pub multiplicity: f64,
+    /// Standard error of `multiplicity`.
+    pub multiplicity_stderr: f64,
+    /// The integer multiplicity whose model fits best; `lambda` is fitted under it.
+    pub multiplicity_int: usize,
+    /// χ² of that fit.
+    pub chi2: f64,
+    /// nβ of each rung.
+    pub nbetas: Vec<f64>,
+    /// λ̂ at each rung.
+    pub llc_at: Vec<f64>,
+    /// Standard error of λ̂ at each rung.
+    pub llc_err: Vec<f64>,
 }
 
 /// The known answer block of summary.json.
@@ -116,6 +145,9 @@ pub struct Timing {
     /// LLC estimation (probe and chains).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llc: Option<f64>,
+    /// The temperature ladder's chains.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ladder: Option<f64>,
 }
 
 /// summary.json.
@@ -134,6 +166,9 @@ pub struct Summary {
     /// The LLC estimate, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llc: Option<LlcSummary>,
+    /// The RLCT from the temperature ladder, when `llc.ladder` asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rlct: Option<RlctSummary>,
     /// The known λ at the measured point, or null.
     pub theory: Option<TheorySummary>,
     /// Final training loss, when the model was trained.
