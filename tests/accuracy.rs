@@ -37,7 +37,11 @@ fn dln_case(widths: &[usize], rank: usize) {
     let est = s.llc.as_ref().unwrap();
     let lambda = theory::deep_linear(widths, rank).unwrap().lambda.to_f64();
     assert_eq!(s.theory.as_ref().unwrap().lambda, lambda);
-    assert_eq!(s.theory.as_ref().unwrap().multiplicity, 1, "a single-temperature test needs m = 1");
+    assert_eq!(
+        s.theory.as_ref().unwrap().multiplicity,
+        1,
+        "a single-temperature test needs m = 1"
+    );
     assert_eq!(est.diverged_chains, 0);
     assert!(
         est.stderr < 0.025 * lambda,
