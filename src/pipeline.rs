@@ -74,12 +74,26 @@ impl RunOptions {
 }
 
 /// A known answer, formatted for summary.json.
-fn theory_summary(problem: &Problem) -> Option<TheorySummary> {
+fn theory_summary(problem: &Problem, applies_to: &str) -> Option<TheorySummary> {
     problem.theory.map(|k| TheorySummary {
         lambda: k.lambda.to_f64(),
         lambda_exact: k.lambda.to_string(),
         multiplicity: k.multiplicity,
+        applies_to: applies_to.into(),
     })
+}
+
+/// Whether a trained deep linear network fits its noiseless teacher exactly (full-batch loss below
+/// 1e-10 of the targets' mean square), so that the teacher's λ is a meaningful reference.
+fn fits_teacher_exactly(config: &RunConfig, problem: &Problem, init_loss: f64) -> bool {
+    let Some(data) = problem.train.as_ref() else {
+        return false;
+    };
+    let mean_square =
+        data.targets.iter().map(|y| y * y).sum::<f64>() / data.targets.len().max(1) as f64;
+    matches!(config.model, ModelConfig::Dln { .. })
+        && config.data.noise == 0.0
+        && init_loss <= 1e-10 * mean_square
 }
 
 /// `slt theory`: the known λ of the config's model at its reference point, as text.
@@ -411,7 +425,12 @@ pub fn run_llc(
             .as_bytes(),
     )?;
     let theory = if theory_applies {
-        theory_summary(&problem)
+        theory_summary(&problem, "the measured point")
+    } else if fits_teacher_exactly(config, &problem, init_loss) {
+        theory_summary(
+            &problem,
+            "the teacher's minimal true point (the trained net fits the teacher exactly)",
+        )
     } else {
         None
     };

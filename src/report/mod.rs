@@ -134,6 +134,10 @@ pub struct TheorySummary {
     pub lambda_exact: String,
     /// The multiplicity m.
     pub multiplicity: u32,
+    /// Where λ is the known answer: "the measured point", or, for a trained deep linear network that
+    /// fits its noiseless teacher exactly, "the teacher's minimal true point" (a reference: the LLC of
+    /// the trained point equals it when every layer has rank exactly r).
+    pub applies_to: String,
 }
 
 /// Wall seconds of each phase run.
