@@ -397,6 +397,14 @@ pub struct LlcConfig {
     /// MALA acceptance of SGLD proposals (full batch) is probed every this many draws (0: never).
     #[serde(default = "default_mala_every")]
     pub mala_every: usize,
+    /// The training step whose checkpoint is measured (default: the last); one of the steps
+    /// `train.checkpoints` saves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<usize>,
+    /// The results folder of an earlier `slt train` whose checkpoints/ to read (default: this run's own
+    /// folder). Lets a sweep measure every checkpoint of one training run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<std::path::PathBuf>,
 }
 
 fn default_mala_every() -> usize {
@@ -429,6 +437,8 @@ impl Default for LlcConfig {
             threads: 0,
             ladder: Ladder::None,
             mala_every: default_mala_every(),
+            checkpoint: None,
+            from: None,
         }
     }
 }
@@ -649,6 +659,26 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         at_least("llc.batch", l.batch, 1)?;
         if let Some(t) = l.thin.value() {
             at_least("llc.thin", t, 1)?;
+        }
+        if let Some(step) = l.checkpoint {
+            let Some(t) = &c.train else {
+                return Err(invalid("llc.checkpoint", step, "needs a [train] section"));
+            };
+            let saved = crate::train::checkpoint_steps(&t.checkpoints, t.steps);
+            if !saved.contains(&step) {
+                return Err(invalid(
+                    "llc.checkpoint",
+                    step,
+                    format!("is not a saved checkpoint step; train.checkpoints saves {saved:?}"),
+                ));
+            }
+        }
+        if l.from.is_some() && c.train.is_none() {
+            return Err(invalid(
+                "llc.from",
+                format!("{:?}", l.from),
+                "needs a [train] section",
+            ));
         }
         if l.ladder != Ladder::None && l.sampler != SamplerKind::Sgld {
             return Err(invalid(

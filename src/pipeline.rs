@@ -187,14 +187,22 @@ fn measure_point(
     trained: Option<&TrainOutcome>,
     out: &Path,
 ) -> Result<(Vec<f64>, String, bool)> {
+    let wanted = config.llc.as_ref().and_then(|l| l.checkpoint);
     if let Some(t) = trained {
-        let last = t
-            .checkpoints
-            .last()
-            .context("training saved no checkpoint")?;
+        let chosen = match wanted {
+            Some(step) => t
+                .checkpoints
+                .iter()
+                .find(|c| c.step == step)
+                .with_context(|| format!("training saved no checkpoint at step {step}"))?,
+            None => t
+                .checkpoints
+                .last()
+                .context("training saved no checkpoint")?,
+        };
         return Ok((
-            last.params.clone(),
-            format!("checkpoint step {}", last.step),
+            chosen.params.clone(),
+            format!("checkpoint step {}", chosen.step),
             false,
         ));
     }
@@ -203,22 +211,26 @@ fn measure_point(
             .shape
             .as_ref()
             .context("a trained model has a shape")?;
-        let path = out
+        let step = wanted.unwrap_or(tc.steps);
+        let folder = config
+            .llc
+            .as_ref()
+            .and_then(|l| l.from.clone())
+            .unwrap_or_else(|| out.to_path_buf());
+        let path = folder
             .join("checkpoints")
-            .join(format!("step-{:08}.bpk", tc.steps));
+            .join(format!("step-{step:08}.bpk"));
         if !path.exists() {
             return Err(ConfigError::Invalid {
-                key: "train".into(),
+                key: "llc.checkpoint".into(),
                 value: path.display().to_string(),
-                rule:
-                    "no final checkpoint there: run `slt train` (or `slt run`) on this config first"
-                        .into(),
+                rule: "no such checkpoint: run `slt train` (or `slt run`) on this config first, or set llc.from to its results folder".into(),
             }
             .into());
         }
         return Ok((
             load_checkpoint(shape, &path)?,
-            format!("checkpoint step {}", tc.steps),
+            format!("checkpoint step {step}"),
             false,
         ));
     }
