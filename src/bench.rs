@@ -54,12 +54,13 @@ pub fn mlp_flop_per_step(widths: &[usize], batch: usize) -> f64 {
     2.0 * batch as f64 * (2.0 * all + back_input)
 }
 
-/// One core's practical f64 peak: GFLOP/s of a 768³ matrix product with faer on one thread (best of 3).
-pub fn gemm_peak_gflops() -> f64 {
+/// One core's practical peak in `T` (f32 or f64): GFLOP/s of a 768³ matrix product with faer on
+/// one thread (best of 3).
+pub fn gemm_peak_gflops<T: crate::models::mlp_landscape::Real>() -> f64 {
     let n = 768;
-    let a = Mat::<f64>::from_fn(n, n, |i, j| ((i * 7 + j * 3) % 11) as f64 * 0.1);
-    let b = Mat::<f64>::from_fn(n, n, |i, j| ((i * 5 + j) % 13) as f64 * 0.1);
-    let mut c = Mat::<f64>::zeros(n, n);
+    let a = Mat::<T>::from_fn(n, n, |i, j| T::of(((i * 7 + j * 3) % 11) as f64 * 0.1));
+    let b = Mat::<T>::from_fn(n, n, |i, j| T::of(((i * 5 + j) % 13) as f64 * 0.1));
+    let mut c = Mat::<T>::from_fn(n, n, |_, _| T::ZERO);
     let mut best = f64::INFINITY;
     for _ in 0..3 {
         let t = Instant::now();
@@ -68,7 +69,7 @@ pub fn gemm_peak_gflops() -> f64 {
             Accum::Replace,
             a.as_ref(),
             b.as_ref(),
-            1.0,
+            T::ONE,
             Par::Seq,
         );
         best = best.min(t.elapsed().as_secs_f64());

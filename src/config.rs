@@ -309,6 +309,17 @@ impl SamplerKind {
     }
 }
 
+/// Floating-point precision of the chains' arithmetic.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PrecisionChoice {
+    /// f64 throughout.
+    #[default]
+    F64,
+    /// f32 matrix products (mlp only).
+    F32,
+}
+
 /// The temperature ladder for the RLCT estimate: none, the default factors, or given factors.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Ladder {
@@ -397,6 +408,10 @@ pub struct LlcConfig {
     /// MALA acceptance of SGLD proposals (full batch) is probed every this many draws (0: never).
     #[serde(default = "default_mala_every")]
     pub mala_every: usize,
+    /// Arithmetic of the chains' loss and gradient: "f64" (default) or "f32" (mlp only: twice the
+    /// SIMD width in the matrix products; losses are still summed in f64).
+    #[serde(default)]
+    pub precision: PrecisionChoice,
     /// The training step whose checkpoint is measured (default: the last); one of the steps
     /// `train.checkpoints` saves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -437,6 +452,7 @@ impl Default for LlcConfig {
             threads: 0,
             ladder: Ladder::None,
             mala_every: default_mala_every(),
+            precision: PrecisionChoice::F64,
             checkpoint: None,
             from: None,
         }
@@ -659,6 +675,16 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         at_least("llc.batch", l.batch, 1)?;
         if let Some(t) = l.thin.value() {
             at_least("llc.thin", t, 1)?;
+        }
+        if l.precision == PrecisionChoice::F32 && !matches!(c.model, ModelConfig::Mlp { .. }) {
+            return Err(invalid(
+                "llc.precision",
+                "\"f32\"",
+                format!(
+                    "applies to model.kind = \"mlp\" only, not \"{}\"",
+                    c.model.kind()
+                ),
+            ));
         }
         if let Some(step) = l.checkpoint {
             let Some(t) = &c.train else {

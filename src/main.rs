@@ -108,8 +108,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         } => {
             if !quiet {
                 eprintln!(
-                    "one core's f64 matrix-product peak (faer, 768³): {:.1} GFLOP/s",
-                    slt::bench::gemm_peak_gflops()
+                    "one core's matrix-product peak (faer, 768³): f64 {:.1} GFLOP/s, f32 {:.1} GFLOP/s",
+                    slt::bench::gemm_peak_gflops::<f64>(),
+                    slt::bench::gemm_peak_gflops::<f32>()
                 );
             }
             slt::bench::run_bench(&out, peer.as_deref(), &threads, quiet)?;

@@ -17,9 +17,10 @@ use slt_estimators::{Landscape, LlcEstimate, Sgld, TemperedPosterior};
 use slt_estimators::{MalaObserver, MalaSummary, RmspropSgld, Sgnht};
 
 use crate::config::{
-    Auto, ConfigError, Ladder, LlcConfig, ModelConfig, RunConfig, SamplerKind, ValidConfig,
+    Auto, ConfigError, Ladder, LlcConfig, ModelConfig, PrecisionChoice, RunConfig, SamplerKind,
+    ValidConfig,
 };
-use crate::models::Problem;
+use crate::models::{Precision, Problem};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
 use crate::report::{
     write_atomic, write_csv, write_json, LlcSummary, RlctSummary, Summary, TheorySummary, Timing,
@@ -273,7 +274,10 @@ pub fn run_llc(
     let llc_cfg = config.llc.clone().unwrap_or_default();
     let (center, measured_at, theory_applies) =
         measure_point(config, &problem, outcome.as_ref(), &opts.out)?;
-    let landscape = problem.landscape();
+    let landscape = problem.landscape_in(match llc_cfg.precision {
+        PrecisionChoice::F64 => Precision::F64,
+        PrecisionChoice::F32 => Precision::F32,
+    });
     let start = Instant::now();
     let request = SettingsRequest {
         nbeta: llc_cfg.nbeta.value(),

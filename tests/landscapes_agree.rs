@@ -125,3 +125,41 @@ fn mlp_batches_larger_than_one_chunk_match_burn() {
     let gap = compare(&p, &random_point(d, 0.6, 4));
     assert!(gap < 1e-4, "relative gap {gap}");
 }
+
+#[test]
+fn mlp_in_f32_matches_burn() {
+    // llc.precision = "f32": the same products in f32 (burn computes in f32 too).
+    use slt::models::{FastLandscape, Precision};
+    let p = problem_n("kind = \"mlp\"\nwidths = [5, 16, 3]", 300);
+    let FastLandscape::Mlp(l64) = p.landscape() else {
+        panic!("an mlp")
+    };
+    let l32 = l64.clone().with_precision(Precision::F32);
+    let burn = BurnLandscape::new(p.shape.clone().unwrap(), p.train.clone().unwrap());
+    let d = l32.dim();
+    let w = random_point(d, 0.6, 7);
+    let (mut g32, mut gb, mut g64) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+    let v32 = l32.loss_and_grad(&w, Batch::Full, &mut g32, &mut l32.workspace());
+    let vb = burn.loss_and_grad(&w, Batch::Full, &mut gb, &mut ());
+    let v64 = l64.loss_and_grad(&w, Batch::Full, &mut g64, &mut l64.workspace());
+    let scale = g64.iter().fold(1e-3f64, |m, g| m.max(g.abs()));
+    let gap32 = g32
+        .iter()
+        .zip(&gb)
+        .map(|(a, b)| (a - b).abs() / scale)
+        .fold(0.0, f64::max);
+    assert!(
+        (v32 - vb).abs() / vb < 1e-4 && gap32 < 1e-4,
+        "f32 vs burn: {v32} {vb}, grad gap {gap32}"
+    );
+    // And f32 is not f64: the rounding is visible, at the f32 level.
+    let gap64 = g32
+        .iter()
+        .zip(&g64)
+        .map(|(a, b)| (a - b).abs() / scale)
+        .fold(0.0, f64::max);
+    assert!(
+        gap64 > 0.0 && gap64 < 1e-4 && (v32 - v64).abs() / v64 < 1e-5,
+        "{gap64}"
+    );
+}

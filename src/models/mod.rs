@@ -1,12 +1,12 @@
 //! The model families: building data, the burn network and the fast landscape of a config, side by side.
 
 mod dln_landscape;
-mod mlp_landscape;
+pub mod mlp_landscape;
 pub mod nets;
 mod tms_landscape;
 
 pub use dln_landscape::{DlnLandscape, DlnWorkspace};
-pub use mlp_landscape::{MlpLandscape, MlpWorkspace};
+pub use mlp_landscape::{MlpLandscape, MlpWorkspace, Precision};
 pub use nets::{BurnLandscape, Net, NetShape};
 pub use tms_landscape::{TmsLandscape, TmsWorkspace};
 
@@ -211,8 +211,13 @@ impl Problem {
         }
     }
 
-    /// The fast landscape of this problem on its training data.
+    /// The fast landscape of this problem on its training data, in f64.
     pub fn landscape(&self) -> FastLandscape {
+        self.landscape_in(Precision::F64)
+    }
+
+    /// The fast landscape of this problem on its training data; `precision` applies to the MLP.
+    pub fn landscape_in(&self, precision: Precision) -> FastLandscape {
         if let Some(p) = &self.potential {
             return FastLandscape::Potential(p.clone());
         }
@@ -226,11 +231,10 @@ impl Problem {
                 data.inputs.clone(),
                 data.targets.clone(),
             )),
-            NetShape::Mlp(w) => FastLandscape::Mlp(MlpLandscape::new(
-                w,
-                data.inputs.clone(),
-                data.targets.clone(),
-            )),
+            NetShape::Mlp(w) => FastLandscape::Mlp(
+                MlpLandscape::new(w, data.inputs.clone(), data.targets.clone())
+                    .with_precision(precision),
+            ),
             NetShape::Tms { features, hidden } => {
                 FastLandscape::Tms(TmsLandscape::new(*features, *hidden, data.inputs.clone()))
             }
