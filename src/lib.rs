@@ -6,4 +6,5 @@ pub mod data;
 pub mod models;
 pub mod pipeline;
 pub mod report;
+pub mod sweep;
 pub mod train;

@@ -43,6 +43,42 @@ enum Command {
     },
     /// SGLD throughput on the standard workloads (toy model, small MLP, wide MLP), with the ratio to
     /// devinterp when its results (../shared/peer/run.sh OUTDIR) are given.
+    /// Run a sweep file: one run folder per point of a grid over config keys, and sweep.csv.
+    ///
+    /// Finished points (summary.json present) are skipped, so a killed sweep resumes where it
+    /// stopped. With a cluster job array, `--shard $SLURM_ARRAY_TASK_ID/N` (array 0..N-1) runs every
+    /// N-th point; then `slt sweep FILE --merge` gathers the shards' rows into sweep.csv.
+    Sweep {
+        /// The sweep file (TOML: base, [axes], [zip], [set]).
+        file: PathBuf,
+        /// Results folder (default results/<name>/, name from the sweep file or its stem).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Points run at once.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Run only shard I of N (0-based): points I, I+N, I+2N, …; writes sweep-shard-I-of-N.csv.
+        #[arg(long, value_name = "I/N", conflicts_with = "merge")]
+        shard: Option<slt::sweep::Shard>,
+        /// Run nothing: gather the shards' CSVs and the finished point folders into sweep.csv.
+        #[arg(long)]
+        merge: bool,
+        /// No progress bar or notes.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Draw the standard figures of a results folder (PNG + SVG): a run's loss curve; a sweep's λ̂
+    /// and loss over training (llc.checkpoint axis), heatmap (two axes) or line plot (one axis).
+    Plot {
+        /// A run folder (with train_log.csv) or a sweep folder (with sweep.csv).
+        dir: PathBuf,
+        /// Plot against this axis (a dotted key of the sweep).
+        #[arg(long)]
+        x: Option<String>,
+        /// The sweep.csv column to plot (default llc.mean, with ± 2 standard errors).
+        #[arg(long)]
+        y: Option<String>,
+    },
     Bench {
         /// Folder of the peer's JSON results, measured in the same sitting.
         #[arg(long)]
@@ -114,6 +150,43 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             slt::bench::run_bench(&out, peer.as_deref(), &threads, quiet)?;
+        }
+        Command::Sweep {
+            file,
+            out,
+            jobs,
+            shard,
+            merge,
+            quiet,
+        } => {
+            if jobs == 0 {
+                return Err(ConfigError::Invalid {
+                    key: "--jobs".into(),
+                    value: "0".into(),
+                    rule: "must be at least 1".into(),
+                }
+                .into());
+            }
+            let plan = slt::sweep::load(&file, out)?;
+            if merge {
+                slt::sweep::merge(&plan, quiet)?;
+            } else {
+                let outcome =
+                    slt::sweep::run_sweep(&plan, &slt::sweep::SweepOptions { jobs, shard, quiet })?;
+                if outcome.failed > 0 {
+                    anyhow::bail!(
+                        "{} of {} points failed (their messages are in the error column of {})",
+                        outcome.failed,
+                        outcome.points,
+                        outcome.csv.display()
+                    );
+                }
+            }
+        }
+        Command::Plot { dir, x, y } => {
+            for path in slt::sweep::plot::plot_results(&dir, x.as_deref(), y.as_deref())? {
+                println!("{} (and .svg)", path.display());
+            }
         }
         Command::Theory { config } => {
             let config = ValidConfig::from_file(&config)?;

@@ -1,5 +1,7 @@
 //! Results on disk: atomic writes, summary.json, CSV traces and logs, and plots.
 
+pub mod heatmap;
+pub mod panels;
 pub mod plot;
 
 use std::io::Write;

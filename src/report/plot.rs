@@ -57,7 +57,8 @@ pub enum PlotError {
 
 static FONT: Once = Once::new();
 
-fn register_font() {
+/// Registers the embedded DejaVu Sans as "sans-serif" (once per process).
+pub(crate) fn register_font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!(concat!(
             env!("CARGO_MANIFEST_DIR"),
