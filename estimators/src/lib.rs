@@ -7,6 +7,7 @@ pub mod calibration;
 pub mod chains;
 pub mod diagnostics;
 pub mod error;
+pub mod hessian;
 pub mod ladder;
 pub mod landscape;
 pub mod llc;
@@ -14,12 +15,19 @@ pub mod mala;
 pub mod potentials;
 pub mod sampler;
 pub mod theory;
+pub mod volume;
 
 pub use chains::{run_chains, ChainSettings, ChainTrace};
 pub use error::{Error, Result};
+pub use hessian::{hessian_spectrum, HessianSettings, HessianSpectrum};
 pub use ladder::{fit_rlct, run_ladder, LadderSettings, RlctEstimate};
 pub use landscape::{Batch, Landscape};
 pub use llc::LlcEstimate;
 pub use mala::{MalaObserver, MalaSummary};
 pub use potentials::Potential;
 pub use sampler::{RmspropSgld, Sampler, Sgld, Sgnht, TemperedPosterior};
+pub use volume::{
+    hessian_divergence, ladder_volume, laplace_volume, nested_sampling, radial_volume, EpsGrid,
+    NestedSettings, Prior, RadialSettings, VolumeAnchor, VolumeCurve, VolumeDivergence,
+    VolumeMethod,
+};
