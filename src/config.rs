@@ -144,6 +144,170 @@ pub struct RunConfig {
     /// The LLC estimate; absent: `run` skips it (`llc` uses the defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llc: Option<LlcConfig>,
+    /// Basin volumes V(ε); absent: `run` skips them (`volume` uses the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeConfig>,
+    /// The Hessian spectrum; absent: `run` skips it unless [volume] asks for the Hessian curve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hessian: Option<HessianConfig>,
+}
+
+/// Log-spaced loss thresholds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EpsConfig {
+    /// Smallest threshold ε (loss units), positive.
+    pub from: f64,
+    /// Largest threshold, above `from`.
+    pub to: f64,
+    /// Number of thresholds.
+    pub points: usize,
+}
+
+/// The prior whose mass V(ε) measures.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum PriorConfig {
+    /// Uniform on w* + [−half_width, half_width]^d.
+    Box {
+        /// Half the side, in parameter units.
+        half_width: f64,
+    },
+    /// N(w*, std² I).
+    Gaussian {
+        /// Standard deviation per coordinate.
+        std: f64,
+    },
+}
+
+/// A V(ε) estimator.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeMethodName {
+    /// Nested sampling (every threshold from one run).
+    Nested,
+    /// Radial Monte Carlo along random directions.
+    Radial,
+    /// The LLC temperature ladder, integrated.
+    Llc,
+    /// The Hessian (Laplace) ellipsoid.
+    Hessian,
+}
+
+/// Basin volumes at loss thresholds (DESIGN §3.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeConfig {
+    /// The thresholds (default 16 from 1e-4 to 1e-1).
+    #[serde(default = "default_eps")]
+    pub eps: EpsConfig,
+    /// The estimators to run (default all four).
+    #[serde(default = "default_methods")]
+    pub methods: Vec<VolumeMethodName>,
+    /// The prior (default the box ±1 around w*).
+    #[serde(default = "default_prior")]
+    pub prior: PriorConfig,
+    /// Nested sampling: live points per run.
+    #[serde(default = "default_live_points")]
+    pub live_points: usize,
+    /// Nested sampling: independent runs, averaged.
+    #[serde(default = "default_runs")]
+    pub runs: usize,
+    /// Radial Monte Carlo: random directions.
+    #[serde(default = "default_directions")]
+    pub directions: usize,
+    /// Radial Monte Carlo: diagonal preconditioning with its importance correction.
+    #[serde(default)]
+    pub precondition: bool,
+}
+
+fn default_eps() -> EpsConfig {
+    EpsConfig {
+        from: 1e-4,
+        to: 1e-1,
+        points: 16,
+    }
+}
+fn default_methods() -> Vec<VolumeMethodName> {
+    vec![
+        VolumeMethodName::Nested,
+        VolumeMethodName::Radial,
+        VolumeMethodName::Llc,
+        VolumeMethodName::Hessian,
+    ]
+}
+fn default_prior() -> PriorConfig {
+    PriorConfig::Box { half_width: 1.0 }
+}
+fn default_live_points() -> usize {
+    500
+}
+fn default_runs() -> usize {
+    2
+}
+fn default_directions() -> usize {
+    2000
+}
+
+impl Default for VolumeConfig {
+    fn default() -> Self {
+        Self {
+            eps: default_eps(),
+            methods: default_methods(),
+            prior: default_prior(),
+            live_points: default_live_points(),
+            runs: default_runs(),
+            directions: default_directions(),
+            precondition: false,
+        }
+    }
+}
+
+/// How the Hessian spectrum is computed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HessianMethod {
+    /// Exact (dense) up to 2500 parameters, Lanczos above.
+    Auto,
+    /// Always the dense finite-difference Hessian.
+    Exact,
+    /// Always matrix-free: Lanczos, SLQ, Hutchinson.
+    Lanczos,
+}
+
+/// The Hessian at w* (DESIGN §3.4).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HessianConfig {
+    /// auto | exact | lanczos.
+    #[serde(default = "default_hessian_method")]
+    pub method: HessianMethod,
+    /// Top eigenvalues reported by Lanczos.
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+    /// Relative rank tolerance: eigenvalues above rank_rtol · max|h| count.
+    #[serde(default = "default_rank_rtol")]
+    pub rank_rtol: f64,
+}
+
+fn default_hessian_method() -> HessianMethod {
+    HessianMethod::Auto
+}
+fn default_top_k() -> usize {
+    20
+}
+fn default_rank_rtol() -> f64 {
+    1e-6
+}
+
+impl Default for HessianConfig {
+    fn default() -> Self {
+        Self {
+            method: default_hessian_method(),
+            top_k: default_top_k(),
+            rank_rtol: default_rank_rtol(),
+        }
+    }
 }
 
 /// The model families.
@@ -652,6 +816,42 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
                     ));
                 }
             }
+        }
+    }
+    if let Some(v) = &c.volume {
+        positive_f64("volume.eps.from", v.eps.from)?;
+        positive_f64("volume.eps.to", v.eps.to)?;
+        at_least("volume.eps.points", v.eps.points, 1)?;
+        if v.eps.to < v.eps.from || (v.eps.to == v.eps.from && v.eps.points > 1) {
+            return Err(invalid(
+                "volume.eps",
+                format!("from = {}, to = {}", v.eps.from, v.eps.to),
+                "an empty range: `to` must be above `from`",
+            ));
+        }
+        match v.prior {
+            PriorConfig::Box { half_width } => positive_f64("volume.prior.half_width", half_width)?,
+            PriorConfig::Gaussian { std } => positive_f64("volume.prior.std", std)?,
+        }
+        if v.methods.is_empty() {
+            return Err(invalid(
+                "volume.methods",
+                "[]",
+                "name at least one of nested, radial, llc, hessian",
+            ));
+        }
+        at_least("volume.live_points", v.live_points, 2)?;
+        at_least("volume.runs", v.runs, 1)?;
+        at_least("volume.directions", v.directions, 2)?;
+    }
+    if let Some(h) = &c.hessian {
+        at_least("hessian.top_k", h.top_k, 1)?;
+        if !(h.rank_rtol > 0.0 && h.rank_rtol < 1.0) {
+            return Err(invalid(
+                "hessian.rank_rtol",
+                h.rank_rtol,
+                "must be in (0, 1)",
+            ));
         }
     }
     if let Some(l) = &c.llc {

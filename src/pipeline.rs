@@ -51,7 +51,8 @@ impl RunOptions {
         }
     }
 
-    fn progress(&self, total: u64, what: &str) -> ProgressBar {
+    /// A progress bar over `total` steps, hidden when quiet or when stderr is not a terminal.
+    pub fn progress(&self, total: u64, what: &str) -> ProgressBar {
         if self.quiet || !std::io::stderr().is_terminal() {
             return ProgressBar::hidden();
         }
@@ -67,7 +68,8 @@ impl RunOptions {
         pb
     }
 
-    fn note(&self, text: &str) {
+    /// A line for the user on stderr, unless quiet.
+    pub fn note(&self, text: &str) {
         if !self.quiet {
             eprintln!("{text}");
         }
@@ -182,7 +184,10 @@ pub fn run_train(config: &ValidConfig, opts: &RunOptions) -> Result<(Problem, Tr
 }
 
 /// The point to measure and how to name it: the trained model, a saved checkpoint, or the reference point.
-fn measure_point(
+/// The point a config measures: a checkpoint of training (the one `llc.checkpoint` names, else the
+/// last), or the reference point (the teacher's minimal true point, the origin of a potential);
+/// with where it is in words and whether the problem's known λ applies there.
+pub fn measure_point(
     config: &RunConfig,
     problem: &Problem,
     trained: Option<&TrainOutcome>,
@@ -600,6 +605,8 @@ pub fn run_llc(
         }),
         rlct: rlct.as_ref().map(|(r, _)| r.clone()),
         theory,
+        volume: None,
+        hessian: None,
         final_train_loss: outcome
             .as_ref()
             .and_then(|o| o.log.last().map(|r| r.train_loss)),
@@ -607,6 +614,7 @@ pub fn run_llc(
             train: train_s,
             llc: Some(llc_s),
             ladder: rlct.as_ref().map(|(_, t)| *t),
+            ..Timing::default()
         },
     };
     write_json(&opts.out.join("summary.json"), &summary)?;

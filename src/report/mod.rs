@@ -127,6 +127,42 @@ pub struct RlctSummary {
     pub llc_err: Vec<f64>,
 }
 
+/// The volume block of summary.json: ln V(ε) and its local slope for each method.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct VolumeSummary {
+    /// The prior V is the mass of, in words.
+    pub prior: String,
+    /// Thresholds ε.
+    pub eps: Vec<f64>,
+    /// ln V(ε) per method (nats).
+    pub log_v: std::collections::BTreeMap<String, Vec<f64>>,
+    /// One standard error of ln V per method (nats).
+    pub log_v_err: std::collections::BTreeMap<String, Vec<f64>>,
+    /// d ln V / d ln ε per method.
+    pub slope: std::collections::BTreeMap<String, Vec<f64>>,
+    /// Where the Hessian's ln V departs from a direct estimate by more than 3 combined errors.
+    pub divergence: Vec<slt_estimators::volume::VolumeDivergence>,
+    /// Caveats per method.
+    pub notes: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// The Hessian block of summary.json.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct HessianSummary {
+    /// The largest eigenvalues, descending (at most 20).
+    pub eigenvalues_top: Vec<f64>,
+    /// Eigenvalues above the tolerance.
+    pub rank_estimate: usize,
+    /// The tolerance behind `rank_estimate`.
+    pub rank_tolerance: f64,
+    /// The trace.
+    pub trace: f64,
+    /// Its standard error (0 for the exact Hessian).
+    pub trace_err: f64,
+    /// "dense" or "lanczos".
+    pub method: String,
+}
+
 /// The known answer block of summary.json.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct TheorySummary {
@@ -154,6 +190,12 @@ pub struct Timing {
     /// The temperature ladder's chains.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub ladder: Option<f64>,
+    /// Basin volumes.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub volume: Option<f64>,
+    /// The Hessian spectrum.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub hessian: Option<f64>,
 }
 
 /// summary.json.
@@ -177,6 +219,12 @@ pub struct Summary {
     pub rlct: Option<RlctSummary>,
     /// The known λ at the measured point, or null.
     pub theory: Option<TheorySummary>,
+    /// Basin volumes V(ε), when they ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeSummary>,
+    /// The Hessian spectrum at w*, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hessian: Option<HessianSummary>,
     /// Final training loss, when the model was trained.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub final_train_loss: Option<f64>,
