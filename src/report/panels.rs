@@ -48,6 +48,8 @@ pub struct Panel {
     pub x_range: Option<(f64, f64)>,
     /// Where the legend goes.
     pub legend: SeriesLabelPosition,
+    /// The y range to use (points outside are clipped); `None`: from the data.
+    pub y_range: Option<(f64, f64)>,
 }
 
 /// A tick label: plain for moderate magnitudes (no trailing zeros), else in exponent form.
@@ -119,7 +121,16 @@ fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
 ) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
-    let (lx, ly) = (panel.log_x, panel.log_y);
+    // A log y axis over less than a decade and a half gets one tick label at most: draw it linear.
+    let ys_all = || {
+        panel
+            .curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.1))
+            .filter(|y| y.is_finite() && *y > 0.0)
+    };
+    let span = ys_all().fold(f64::NEG_INFINITY, f64::max) / ys_all().fold(f64::INFINITY, f64::min);
+    let (lx, ly) = (panel.log_x, panel.log_y && span >= 30.0);
     let (x0, x1) = panel.x_range.unwrap_or_else(|| {
         padded_range(
             panel
@@ -140,7 +151,9 @@ fn draw_panel<DB: DrawingBackend>(
             [p.1 - e, p.1 + e, p.1]
         })
     });
-    let (y0, y1) = padded_range(ys.chain(panel.refs.iter().map(|r| r.y)), ly);
+    let (y0, y1) = panel
+        .y_range
+        .unwrap_or_else(|| padded_range(ys.chain(panel.refs.iter().map(|r| r.y)), ly));
     let mut builder = ChartBuilder::on(area);
     builder
         .margin(18)

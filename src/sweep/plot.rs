@@ -149,6 +149,7 @@ pub fn plot_results(dir: &Path, x: Option<&str>, y: Option<&str>) -> Result<Vec<
                 refs: vec![],
                 x_range: None,
                 legend: SeriesLabelPosition::UpperRight,
+                y_range: None,
             }],
             &path,
         )?;
@@ -308,6 +309,7 @@ fn line_plot(
             refs: vec![],
             x_range: None,
             legend: SeriesLabelPosition::UpperRight,
+            y_range: None,
         }],
         path,
     )?;
@@ -475,6 +477,8 @@ fn checkpoint_figure(
             markers: true,
         });
     }
+    let refs = theory_lines(dir, rows);
+    let y_range = llc_range(&(&curves, &refs));
     let mut panels = vec![
         Panel {
             title: "LLC over training".into(),
@@ -483,9 +487,10 @@ fn checkpoint_figure(
             log_x: true,
             log_y: false,
             curves,
-            refs: theory_lines(dir, rows),
+            refs,
             x_range: None,
             legend: SeriesLabelPosition::LowerRight,
+            y_range,
         },
         Panel {
             title: "loss over training".into(),
@@ -497,6 +502,7 @@ fn checkpoint_figure(
             refs: vec![],
             x_range: None,
             legend: SeriesLabelPosition::UpperRight,
+            y_range: None,
         },
     ];
     let range = shared_x_range(&panels);
@@ -505,4 +511,28 @@ fn checkpoint_figure(
     }
     draw_figure(&meta.name, &panels, path)?;
     Ok(())
+}
+
+/// The λ̂ panel's y range: strongly negative estimates (checkpoints that are not near a critical
+/// point, where the chains find lower loss) are left off the scale so the others stay legible.
+fn llc_range((curves, refs): &(&Vec<Curve>, &Vec<RefLine>)) -> Option<(f64, f64)> {
+    let top = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.1))
+        .chain(refs.iter().map(|r| r.y))
+        .filter(|v| v.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    if !top.is_finite() || top <= 0.0 {
+        return None;
+    }
+    let floor = -0.25 * top;
+    let low = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite() && *v >= floor)
+        .fold(0.0f64, f64::min);
+    Some(crate::report::panels::padded_range(
+        [low, top].into_iter(),
+        false,
+    ))
 }
