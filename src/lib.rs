@@ -1,6 +1,7 @@
 //! slt: the application — configs, models and data, burn training, and results folders around `slt-estimators`.
 
 pub mod bench;
+pub mod calibrate;
 pub mod config;
 pub mod data;
 pub mod models;
@@ -8,3 +9,4 @@ pub mod pipeline;
 pub mod report;
 pub mod sweep;
 pub mod train;
+pub mod volume_cmd;

@@ -41,8 +41,13 @@ enum Command {
         /// The run's TOML config.
         config: PathBuf,
     },
-    /// SGLD throughput on the standard workloads (toy model, small MLP, wide MLP), with the ratio to
-    /// devinterp when its results (../shared/peer/run.sh OUTDIR) are given.
+    /// Basin volumes V(ε) by nested sampling, radial Monte Carlo, the LLC ladder and the Hessian, side
+    /// by side: volume.csv, volume.png, volume_slope.png, and where the Hessian departs.
+    Volume(Common),
+    /// The Hessian spectrum at the measured point: hessian.csv, hessian.png, rank and trace.
+    Hessian(Common),
+    /// λ̂ and MALA acceptance over a grid of step size × nβ around the auto choice, as a heatmap.
+    Calibrate(Common),
     /// Run a sweep file: one run folder per point of a grid over config keys, and sweep.csv.
     ///
     /// Finished points (summary.json present) are skipped, so a killed sweep resumes where it
@@ -79,6 +84,8 @@ enum Command {
         #[arg(long)]
         y: Option<String>,
     },
+    /// SGLD throughput on the standard workloads (toy model, small MLP, wide MLP), with the ratio to
+    /// devinterp when its results (../shared/peer/run.sh OUTDIR) are given.
     Bench {
         /// Folder of the peer's JSON results, measured in the same sitting.
         #[arg(long)]
@@ -135,6 +142,18 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Llc(c) => {
             let (config, opts) = load(&c)?;
             run_llc(&config, &opts, None)?;
+        }
+        Command::Volume(c) => {
+            let (config, opts) = load(&c)?;
+            slt::volume_cmd::run_volume(&config, &opts)?;
+        }
+        Command::Hessian(c) => {
+            let (config, opts) = load(&c)?;
+            slt::volume_cmd::run_hessian(&config, &opts)?;
+        }
+        Command::Calibrate(c) => {
+            let (config, opts) = load(&c)?;
+            slt::calibrate::run_calibrate(&config, &opts)?;
         }
         Command::Bench {
             peer,

@@ -706,11 +706,22 @@ pub fn run_all(config: &ValidConfig, opts: &RunOptions) -> Result<Option<Summary
     } else {
         None
     };
-    if config.llc.is_none() {
+    if config.llc.is_none() && config.volume.is_none() && config.hessian.is_none() {
         if trained.is_none() {
-            bail!("nothing to do: the config has neither [train] nor [llc]");
+            bail!("nothing to do: the config has no [train], [llc], [volume] or [hessian]");
         }
         return Ok(None);
     }
-    run_llc(config, opts, trained).map(Some)
+    let mut summary = None;
+    if config.llc.is_some() {
+        summary = Some(run_llc(config, opts, trained)?);
+    }
+    // Volume and Hessian read the measured point from the checkpoints just written, and add their
+    // blocks to the same summary.json.
+    if config.volume.is_some() {
+        summary = Some(crate::volume_cmd::run_volume(config, opts)?);
+    } else if config.hessian.is_some() {
+        summary = Some(crate::volume_cmd::run_hessian(config, opts)?);
+    }
+    Ok(summary)
 }

@@ -25,6 +25,8 @@ pub struct Heatmap {
     pub values: Vec<Vec<Option<f64>>>,
     /// What the colour shows (the colour bar's label).
     pub value_label: String,
+    /// A second line of text per cell, notes[row][column], drawn under the value (none: value only).
+    pub notes: Option<Vec<Vec<String>>>,
 }
 
 const VIRIDIS: [(u8, u8, u8); 9] = [
@@ -136,6 +138,17 @@ fn draw_on<DB: DrawingBackend>(h: &Heatmap, root: DrawingArea<DB, Shift>) -> Res
             } else {
                 WHITE
             };
+            let note = h
+                .notes
+                .as_ref()
+                .and_then(|n| n.get(j as usize))
+                .and_then(|r| r.get(i as usize))
+                .filter(|t| !t.is_empty());
+            let value_pos = if note.is_some() {
+                VPos::Bottom
+            } else {
+                VPos::Center
+            };
             chart
                 .draw_series(std::iter::once(Text::new(
                     text,
@@ -143,9 +156,21 @@ fn draw_on<DB: DrawingBackend>(h: &Heatmap, root: DrawingArea<DB, Shift>) -> Res
                     ("sans-serif", 18)
                         .into_font()
                         .color(&ink)
-                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                        .pos(Pos::new(HPos::Center, value_pos)),
                 )))
                 .map_err(|e| err(&e))?;
+            if let Some(note) = note {
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        note.clone(),
+                        (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)),
+                        ("sans-serif", 15)
+                            .into_font()
+                            .color(&ink)
+                            .pos(Pos::new(HPos::Center, VPos::Top)),
+                    )))
+                    .map_err(|e| err(&e))?;
+            }
         }
     }
     let mut cb = ChartBuilder::on(&bar)

@@ -168,7 +168,13 @@ fn draw_on<DB: DrawingBackend>(
                 }
             }
             for (i, s) in plot.bold.iter().enumerate() {
-                let color = [BLACK, RGBColor(200, 0, 0), RGBColor(0, 0, 180)][i % 3];
+                let color = [
+                    BLACK,
+                    RGBColor(200, 0, 0),
+                    RGBColor(0, 0, 180),
+                    RGBColor(230, 120, 0),
+                    RGBColor(120, 0, 160),
+                ][i % 5];
                 let pts: Vec<(f64, f64)> = s
                     .points
                     .iter()
@@ -183,12 +189,17 @@ fn draw_on<DB: DrawingBackend>(
                         PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
                     });
             }
-            for h in plot
+            for (k, h) in plot
                 .hlines
                 .iter()
                 .filter(|h| h.y.is_finite() && (!ly || h.y > 0.0))
+                .enumerate()
             {
-                let color = RGBColor(0, 130, 0);
+                let color = [
+                    RGBColor(0, 130, 0),
+                    RGBColor(150, 80, 0),
+                    RGBColor(100, 100, 100),
+                ][k % 3];
                 let n = 60;
                 let xs: Vec<f64> = (0..=n)
                     .map(|k| {

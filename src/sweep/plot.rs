@@ -357,6 +357,7 @@ fn heatmap(meta: &SweepMeta, rows: &[Row], ykey: &str, xkey: &str, path: &Path) 
             y_ticks: ys,
             values,
             value_label: "llc.mean".into(),
+            notes: None,
         },
         path,
     )?;

@@ -1,0 +1,394 @@
+//! `slt volume` and `slt hessian`: basin volumes V(ε) by four estimators, the Hessian spectrum, and where they part.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use rand::SeedableRng;
+use serde::Serialize;
+use slt_estimators::calibration::{divergence_radius, resolve_settings, SettingsRequest};
+use slt_estimators::chains::{chain_seed, ChainSettings};
+use slt_estimators::hessian::{hessian_spectrum, HessianSettings, HessianSpectrum};
+use slt_estimators::ladder::{run_ladder_detailed, LadderSettings};
+use slt_estimators::sampler::ChainRng;
+use slt_estimators::volume::{
+    hessian_divergence, ladder_volume, laplace_volume, nested_sampling, radial_volume, EpsGrid,
+    NestedSettings, Prior, RadialSettings, VolumeAnchor, VolumeCurve, DIVERGENCE_Z,
+};
+use slt_estimators::{Batch, Landscape, Sgld, TemperedPosterior};
+
+use crate::config::{
+    HessianConfig, HessianMethod, PriorConfig, ValidConfig, VolumeConfig, VolumeMethodName,
+};
+use crate::models::Problem;
+use crate::pipeline::{measure_point, RunOptions};
+use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
+use crate::report::{
+    write_atomic, write_csv, write_json, HessianSummary, Summary, Timing, VolumeSummary,
+};
+
+/// One row of hessian.csv.
+#[derive(Serialize)]
+struct EigenRow {
+    index: usize,
+    eigenvalue: f64,
+}
+
+fn hessian_settings(h: &HessianConfig, d: usize) -> HessianSettings {
+    let mut s = HessianSettings {
+        top_k: h.top_k,
+        rank_rtol: h.rank_rtol,
+        ..HessianSettings::default()
+    };
+    match h.method {
+        HessianMethod::Auto => {}
+        HessianMethod::Exact => s.dense_max_dim = d.max(1),
+        HessianMethod::Lanczos => s.dense_max_dim = 0,
+    }
+    s
+}
+
+fn hessian_summary(spec: &HessianSpectrum) -> HessianSummary {
+    HessianSummary {
+        eigenvalues_top: spec.eigenvalues.iter().take(20).copied().collect(),
+        rank_estimate: spec.rank_estimate,
+        rank_tolerance: spec.tolerance,
+        trace: spec.trace,
+        trace_err: spec.trace_err,
+        method: format!("{:?}", spec.method).to_lowercase(),
+    }
+}
+
+/// Writes hessian.csv and the spectrum plot (eigenvalues above zero, log scale).
+fn write_hessian(spec: &HessianSpectrum, name: &str, opts: &RunOptions) -> Result<()> {
+    let rows: Vec<EigenRow> = spec
+        .eigenvalues
+        .iter()
+        .enumerate()
+        .map(|(index, &eigenvalue)| EigenRow { index, eigenvalue })
+        .collect();
+    write_csv(&opts.out.join("hessian.csv"), &rows)?;
+    draw_line_plot(
+        &LinePlot {
+            title: format!(
+                "{name}: Hessian eigenvalues at w* (rank {} above {:.1e})",
+                spec.rank_estimate, spec.tolerance
+            ),
+            x_label: "index (descending)".into(),
+            y_label: "eigenvalue".into(),
+            log_x: false,
+            log_y: true,
+            faint: vec![],
+            bold: vec![Series {
+                label: "eigenvalue".into(),
+                points: spec
+                    .eigenvalues
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &h)| (i as f64, h))
+                    .collect(),
+            }],
+            hlines: vec![HLine {
+                label: "rank tolerance".into(),
+                y: spec.tolerance,
+            }],
+        },
+        &opts.out.join("hessian.png"),
+    )?;
+    Ok(())
+}
+
+/// The problem, its landscape and the measured point, with the run's summary skeleton.
+fn setup(config: &ValidConfig, opts: &RunOptions) -> Result<(Problem, Vec<f64>, Summary)> {
+    let problem = Problem::build(config);
+    let (center, measured_at, _) = measure_point(config, &problem, None, &opts.out)?;
+    let d = problem.landscape().dim();
+    let existing = std::fs::read_to_string(opts.out.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
+        .filter(|s| s.name == config.name && s.measured_at == measured_at);
+    let summary = existing.unwrap_or(Summary {
+        name: config.name.clone(),
+        n: problem.n,
+        d,
+        model: config.model.kind().into(),
+        measured_at,
+        llc: None,
+        rlct: None,
+        theory: None,
+        volume: None,
+        hessian: None,
+        final_train_loss: None,
+        timing_s: Timing::default(),
+    });
+    Ok((problem, center, summary))
+}
+
+/// `slt hessian`: the spectrum at the measured point → hessian.csv, hessian.png, summary.json.
+pub fn run_hessian(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
+    let (problem, center, mut summary) = setup(config, opts)?;
+    let landscape = problem.landscape();
+    let start = Instant::now();
+    let settings = hessian_settings(&config.hessian.clone().unwrap_or_default(), landscape.dim());
+    let spec = hessian_spectrum(&landscape, &center, Batch::Full, &settings, config.seed)?;
+    write_hessian(&spec, &config.name, opts)?;
+    summary.hessian = Some(hessian_summary(&spec));
+    summary.timing_s.hessian = Some(start.elapsed().as_secs_f64());
+    write_json(&opts.out.join("summary.json"), &summary)?;
+    opts.note(&format!(
+        "hessian: d = {}, rank {} (tolerance {:.1e}), trace {:.4e}, top {:.4e}; results in {}",
+        spec.dim,
+        spec.rank_estimate,
+        spec.tolerance,
+        spec.trace,
+        spec.eigenvalues.first().copied().unwrap_or(0.0),
+        opts.out.display()
+    ));
+    Ok(summary)
+}
+
+/// `slt volume`: ln V(ε) by every method the config names, the Hessian's divergence from the direct
+/// estimates, volume.csv, the plots and summary.json.
+pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
+    let (problem, center, mut summary) = setup(config, opts)?;
+    let landscape = problem.landscape();
+    let vc: VolumeConfig = config.volume.clone().unwrap_or_default();
+    let prior = match vc.prior {
+        PriorConfig::Box { half_width } => Prior::Box { half_width },
+        PriorConfig::Gaussian { std } => Prior::Gaussian { std },
+    };
+    let grid = EpsGrid::new(vc.eps.from, vc.eps.to, vc.eps.points)?;
+    let start = Instant::now();
+    let wants = |m: VolumeMethodName| vc.methods.contains(&m);
+    let mut rng = ChainRng::seed_from_u64(chain_seed(config.seed, 0x501));
+    let mut direct: Vec<VolumeCurve> = Vec::new();
+    if wants(VolumeMethodName::Nested) {
+        let settings = NestedSettings {
+            live_points: vc.live_points,
+            runs: vc.runs,
+            ..NestedSettings::default()
+        };
+        opts.note(&format!(
+            "volume: nested sampling, {} runs × {} live points",
+            vc.runs, vc.live_points
+        ));
+        direct.push(nested_sampling(
+            &landscape, &center, &prior, &grid, &settings, &mut rng,
+        )?);
+    }
+    if wants(VolumeMethodName::Radial) {
+        let settings = RadialSettings {
+            directions: vc.directions,
+            precondition: vc.precondition,
+            ..RadialSettings::default()
+        };
+        opts.note(&format!(
+            "volume: radial Monte Carlo, {} directions",
+            vc.directions
+        ));
+        direct.push(radial_volume(
+            &landscape, &center, &prior, &grid, &settings, &mut rng,
+        )?);
+    }
+    let mut curves = direct.clone();
+    if wants(VolumeMethodName::Llc) {
+        let anchor = direct
+            .first()
+            .and_then(|c| VolumeAnchor::from_curve(c, grid.to).ok())
+            .unwrap_or_default();
+        curves.push(ladder_curve(
+            config, &problem, &landscape, &center, &prior, &grid, &anchor, opts,
+        )?);
+    }
+    let mut spectrum = None;
+    let mut divergence = Vec::new();
+    if wants(VolumeMethodName::Hessian) {
+        let settings =
+            hessian_settings(&config.hessian.clone().unwrap_or_default(), landscape.dim());
+        let spec = hessian_spectrum(&landscape, &center, Batch::Full, &settings, config.seed)?;
+        let laplace = laplace_volume(&spec, &prior, &grid, None)?;
+        divergence = hessian_divergence(&laplace, &direct, DIVERGENCE_Z)?;
+        write_hessian(&spec, &config.name, opts)?;
+        curves.push(laplace);
+        spectrum = Some(spec);
+    }
+    write_volume_csv(&curves, opts)?;
+    plot_volume(config, &curves, spectrum.as_ref(), &summary, opts)?;
+    let mut block = VolumeSummary {
+        prior: prior.describe(),
+        eps: grid.values()?,
+        log_v: BTreeMap::new(),
+        log_v_err: BTreeMap::new(),
+        slope: BTreeMap::new(),
+        divergence,
+        notes: BTreeMap::new(),
+    };
+    for c in &curves {
+        let m = c.method.name().to_string();
+        block.log_v.insert(m.clone(), c.log_v.clone());
+        block.log_v_err.insert(m.clone(), c.log_v_err.clone());
+        block.slope.insert(m.clone(), c.slope.clone());
+        block.notes.insert(m, c.notes.clone());
+    }
+    if !block.divergence.is_empty() {
+        let worst = block
+            .divergence
+            .iter()
+            .map(|d| d.gap.abs())
+            .fold(0.0, f64::max);
+        opts.note(&format!(
+            "the Hessian's ln V departs from the direct estimates at {} (threshold, method) pairs; largest gap {worst:.2} nats",
+            block.divergence.len()
+        ));
+    }
+    summary.volume = Some(block);
+    summary.hessian = spectrum.as_ref().map(hessian_summary);
+    summary.timing_s.volume = Some(start.elapsed().as_secs_f64());
+    write_json(&opts.out.join("summary.json"), &summary)?;
+    opts.note(&format!(
+        "volume: {:.1} s; results in {}",
+        start.elapsed().as_secs_f64(),
+        opts.out.display()
+    ));
+    Ok(summary)
+}
+
+/// The ladder's volume curve: λ̂ at nβ·[1, 4, 16, 64] (auto settings at the base), integrated from `anchor`.
+#[allow(clippy::too_many_arguments)]
+fn ladder_curve<L: Landscape>(
+    config: &ValidConfig,
+    problem: &Problem,
+    landscape: &L,
+    center: &[f64],
+    prior: &Prior,
+    grid: &EpsGrid,
+    anchor: &VolumeAnchor,
+    opts: &RunOptions,
+) -> Result<VolumeCurve> {
+    let llc = config.llc.clone().unwrap_or_default();
+    let request = SettingsRequest {
+        nbeta: llc.nbeta.value(),
+        localization: llc.localization.value(),
+        step_size: llc.step_size.value(),
+        burnin: llc.burnin.value(),
+        thin: llc.thin.value(),
+        batch: llc.batch,
+        seed: config.seed,
+    };
+    let resolved = resolve_settings(landscape, center, problem.n, llc.draws, request)?;
+    let posterior = TemperedPosterior {
+        nbeta: resolved.nbeta,
+        localization: resolved.localization,
+    };
+    let settings = ChainSettings {
+        chains: llc.chains,
+        draws: llc.draws,
+        burnin: resolved.burnin,
+        thin: resolved.thin,
+        batch_size: llc.batch,
+        seed: config.seed,
+        divergence_radius: divergence_radius(center, resolved.localization),
+        full_loss_every: 0,
+        threads: llc.threads,
+    };
+    opts.note("volume: LLC ladder at nβ × [1, 4, 16, 64]");
+    let base = Sgld::new(resolved.step_size, posterior)?;
+    let run = run_ladder_detailed(
+        landscape,
+        center,
+        &base,
+        &LadderSettings::default(),
+        &settings,
+        &|_| {},
+    )?;
+    let r = run.rlct;
+    ladder_volume(&r.nbetas, &r.llc_at, &r.llc_err, prior, grid, anchor)
+        .context("integrating the ladder's slopes")
+}
+
+/// volume.csv: one row per threshold; for each method its ln V, error and slope.
+fn write_volume_csv(curves: &[VolumeCurve], opts: &RunOptions) -> Result<()> {
+    let Some(first) = curves.first() else {
+        return Ok(());
+    };
+    let mut text = String::from("eps");
+    for c in curves {
+        let m = c.method.name();
+        text += &format!(",{m}_log_v,{m}_log_v_err,{m}_slope");
+    }
+    text.push('\n');
+    for (i, eps) in first.eps.iter().enumerate() {
+        text += &format!("{eps:e}");
+        for c in curves {
+            text += &format!(",{},{},{}", c.log_v[i], c.log_v_err[i], c.slope[i]);
+        }
+        text.push('\n');
+    }
+    write_atomic(&opts.out.join("volume.csv"), text.as_bytes())
+}
+
+/// volume.png: ln V against ε (log x) for every method; volume_slope.png: the local slopes with λ
+/// (where known) and the Hessian's rank/2 as lines.
+fn plot_volume(
+    config: &ValidConfig,
+    curves: &[VolumeCurve],
+    spectrum: Option<&HessianSpectrum>,
+    summary: &Summary,
+    opts: &RunOptions,
+) -> Result<()> {
+    let series = |f: &dyn Fn(&VolumeCurve, usize) -> f64| -> Vec<Series> {
+        curves
+            .iter()
+            .map(|c| Series {
+                label: c.method.name().into(),
+                points: c
+                    .eps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &e)| (e, f(c, i)))
+                    .collect(),
+            })
+            .collect()
+    };
+    draw_line_plot(
+        &LinePlot {
+            title: format!("{}: ln V(ε), prior mass of {{L − L(w*) < ε}}", config.name),
+            x_label: "ε".into(),
+            y_label: "ln V".into(),
+            log_x: true,
+            log_y: false,
+            faint: vec![],
+            bold: series(&|c, i| c.log_v[i]),
+            hlines: vec![],
+        },
+        &opts.out.join("volume.png"),
+    )?;
+    let problem_lambda = Problem::build(config).theory.map(|k| k.lambda.to_f64());
+    let mut hlines = Vec::new();
+    if let Some(l) = problem_lambda.or(summary.theory.as_ref().map(|t| t.lambda)) {
+        hlines.push(HLine {
+            label: format!("λ = {l:.4}"),
+            y: l,
+        });
+    }
+    if let Some(s) = spectrum {
+        hlines.push(HLine {
+            label: format!("Hessian rank / 2 = {}", s.rank_estimate as f64 / 2.0),
+            y: s.rank_estimate as f64 / 2.0,
+        });
+    }
+    draw_line_plot(
+        &LinePlot {
+            title: format!("{}: local slope d ln V / d ln ε", config.name),
+            x_label: "ε".into(),
+            y_label: "slope".into(),
+            log_x: true,
+            log_y: false,
+            faint: vec![],
+            bold: series(&|c, i| c.slope[i]),
+            hlines,
+        },
+        &opts.out.join("volume_slope.png"),
+    )?;
+    Ok(())
+}
