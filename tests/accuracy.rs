@@ -218,3 +218,60 @@ fn dln_accuracy_table() {
     println!("mean |rel error| {mean:.4}, worst {worst:.4}");
     assert!(mean <= 0.12 && worst <= 0.30, "mean {mean}, worst {worst}");
 }
+
+/// The sampler comparison of results/samplers/: SGLD, RMSProp-SGLD and SGNHT with auto settings on
+/// deep linear networks of multiplicity 1 and one of multiplicity 2 (error against Aoyagi's λ, wall
+/// time). About 8 minutes on 2 cores: `cargo test --release --test accuracy samplers -- --ignored`.
+#[test]
+#[ignore]
+fn samplers_table() {
+    let cases: [(&[usize], usize); 5] = [
+        (&[3, 3, 3], 1),
+        (&[4, 3, 8], 0),
+        (&[5, 4, 3, 2], 2),
+        (&[6, 5, 4], 1),
+        (&[3, 3, 3, 3], 1),
+    ];
+    let mut csv = String::from("sampler,widths,rank,d,lambda,multiplicity,llc_mean,llc_stderr,rel_error,step_size,wall_s\n");
+    for sampler in ["sgld", "rmsprop-sgld", "sgnht"] {
+        let mut errs = Vec::new();
+        for (widths, rank) in cases {
+            let config = format!(
+                "name = \"smp\"\nseed = 0\n[model]\nkind = \"dln\"\nwidths = {widths:?}\n[data]\nn = 10000\nteacher_rank = {rank}\n[llc]\nsampler = \"{sampler}\"\nchains = 4\ndraws = 1000\n"
+            );
+            let s = llc(&config);
+            let est = s.llc.as_ref().unwrap();
+            let th = s.theory.as_ref().unwrap();
+            let rel = (est.mean - th.lambda) / th.lambda;
+            errs.push(rel.abs());
+            let w = widths
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join("-");
+            csv += &format!(
+                "{sampler},{w},{rank},{},{},{},{:.4},{:.4},{:.4},{:.3e},{:.1}\n",
+                s.d,
+                th.lambda,
+                th.multiplicity,
+                est.mean,
+                est.stderr,
+                rel,
+                est.step_size,
+                s.timing_s.llc.unwrap_or(0.0)
+            );
+            println!(
+                "{sampler} {w} r{rank}: λ̂ = {:.3} ± {:.3}, λ = {}, {:+.1}%",
+                est.mean,
+                est.stderr,
+                th.lambda,
+                100.0 * rel
+            );
+        }
+        let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+        csv += &format!("# {sampler}: mean |rel error| {mean:.4}\n");
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/samplers");
+    std::fs::create_dir_all(&dir).unwrap();
+    slt::report::write_atomic(&dir.join("samplers.csv"), csv.as_bytes()).unwrap();
+}
