@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::plot::{register_font, PlotError};
+use super::plot::PlotError;
 
 /// What to draw.
 pub struct Heatmap {
@@ -199,28 +199,20 @@ fn draw_on<DB: DrawingBackend>(h: &Heatmap, root: DrawingArea<DB, Shift>) -> Res
     Ok(())
 }
 
+impl super::plot::Figure for Heatmap {
+    fn size(&self) -> (u32, u32) {
+        let h = self;
+        (
+            (400 + 110 * h.x_ticks.len() as u32).clamp(800, 1600),
+            (260 + 70 * h.y_ticks.len() as u32).clamp(600, 1400),
+        )
+    }
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw_on(self, root)
+    }
+}
+
 /// Draws the heatmap as PNG at `png_path` and SVG beside it, each atomically.
 pub fn draw_heatmap(h: &Heatmap, png_path: &Path) -> Result<(), PlotError> {
-    register_font();
-    let fail = |path: &Path, message: String| PlotError::Draw {
-        path: path.to_path_buf(),
-        message,
-    };
-    if let Some(dir) = png_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(dir, e.to_string()))?;
-    }
-    let size = (
-        (400 + 110 * h.x_ticks.len() as u32).clamp(800, 1600),
-        (260 + 70 * h.y_ticks.len() as u32).clamp(600, 1400),
-    );
-    let svg_path = png_path.with_extension("svg");
-    let tmp_png = png_path.with_extension("tmp.png");
-    let tmp_svg = png_path.with_extension("tmp.svg");
-    draw_on(h, BitMapBackend::new(&tmp_png, size).into_drawing_area())
-        .map_err(|m| fail(png_path, m))?;
-    draw_on(h, SVGBackend::new(&tmp_svg, size).into_drawing_area())
-        .map_err(|m| fail(&svg_path, m))?;
-    std::fs::rename(&tmp_png, png_path).map_err(|e| fail(png_path, e.to_string()))?;
-    std::fs::rename(&tmp_svg, &svg_path).map_err(|e| fail(&svg_path, e.to_string()))?;
-    Ok(())
+    super::plot::render(h, png_path)
 }

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::plot::{register_font, PlotError};
+use super::plot::PlotError;
 
 /// One curve of a panel.
 pub struct Curve {
@@ -304,33 +304,22 @@ fn draw_all<DB: DrawingBackend>(
     Ok(())
 }
 
+/// A titled stack of panels, as one figure.
+struct Stack<'a> {
+    title: &'a str,
+    panels: &'a [Panel],
+}
+
+impl super::plot::Figure for Stack<'_> {
+    fn size(&self) -> (u32, u32) {
+        (1000, 60 + 470 * self.panels.len().max(1) as u32)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw_all(self.title, self.panels, root)
+    }
+}
+
 /// Draws the panels stacked top to bottom as PNG at `png_path` and SVG beside it, each atomically.
 pub fn draw_figure(title: &str, panels: &[Panel], png_path: &Path) -> Result<(), PlotError> {
-    register_font();
-    let fail = |path: &Path, message: String| PlotError::Draw {
-        path: path.to_path_buf(),
-        message,
-    };
-    if let Some(dir) = png_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(dir, e.to_string()))?;
-    }
-    let size = (1000, 60 + 470 * panels.len().max(1) as u32);
-    let svg_path = png_path.with_extension("svg");
-    let tmp_png = png_path.with_extension("tmp.png");
-    let tmp_svg = png_path.with_extension("tmp.svg");
-    draw_all(
-        title,
-        panels,
-        BitMapBackend::new(&tmp_png, size).into_drawing_area(),
-    )
-    .map_err(|m| fail(png_path, m))?;
-    draw_all(
-        title,
-        panels,
-        SVGBackend::new(&tmp_svg, size).into_drawing_area(),
-    )
-    .map_err(|m| fail(&svg_path, m))?;
-    std::fs::rename(&tmp_png, png_path).map_err(|e| fail(png_path, e.to_string()))?;
-    std::fs::rename(&tmp_svg, &svg_path).map_err(|e| fail(&svg_path, e.to_string()))?;
-    Ok(())
+    super::plot::render(&Stack { title, panels }, png_path)
 }

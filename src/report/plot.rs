@@ -249,8 +249,17 @@ fn draw_on<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draws `plot` as PNG at `png_path` and as SVG beside it (same name, .svg), each atomically.
-pub fn draw_line_plot(plot: &LinePlot, png_path: &Path) -> Result<(), PlotError> {
+/// Something drawable on any plotters backend: a line plot, a heatmap, a stack of panels.
+pub(crate) trait Figure {
+    /// Pixel size of the image.
+    fn size(&self) -> (u32, u32);
+    /// Draws the figure on `root`; errors in words.
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+/// Renders `figure` as PNG at `png_path` and as SVG beside it (same name, .svg), each written to a
+/// temporary file first and renamed into place.
+pub(crate) fn render<F: Figure>(figure: &F, png_path: &Path) -> Result<(), PlotError> {
     register_font();
     let fail = |path: &Path, message: String| PlotError::Draw {
         path: path.to_path_buf(),
@@ -259,22 +268,33 @@ pub fn draw_line_plot(plot: &LinePlot, png_path: &Path) -> Result<(), PlotError>
     if let Some(dir) = png_path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| fail(dir, e.to_string()))?;
     }
+    let size = figure.size();
     let svg_path = png_path.with_extension("svg");
     let tmp_png = png_path.with_extension("tmp.png");
     let tmp_svg = png_path.with_extension("tmp.svg");
-    draw_on(
-        plot,
-        BitMapBackend::new(&tmp_png, (1000, 650)).into_drawing_area(),
-    )
-    .map_err(|m| fail(png_path, m))?;
-    draw_on(
-        plot,
-        SVGBackend::new(&tmp_svg, (1000, 650)).into_drawing_area(),
-    )
-    .map_err(|m| fail(&svg_path, m))?;
+    figure
+        .draw(BitMapBackend::new(&tmp_png, size).into_drawing_area())
+        .map_err(|m| fail(png_path, m))?;
+    figure
+        .draw(SVGBackend::new(&tmp_svg, size).into_drawing_area())
+        .map_err(|m| fail(&svg_path, m))?;
     std::fs::rename(&tmp_png, png_path).map_err(|e| fail(png_path, e.to_string()))?;
     std::fs::rename(&tmp_svg, &svg_path).map_err(|e| fail(&svg_path, e.to_string()))?;
     Ok(())
+}
+
+impl Figure for LinePlot {
+    fn size(&self) -> (u32, u32) {
+        (1000, 650)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw_on(self, root)
+    }
+}
+
+/// Draws `plot` as PNG at `png_path` and as SVG beside it (same name, .svg), each atomically.
+pub fn draw_line_plot(plot: &LinePlot, png_path: &Path) -> Result<(), PlotError> {
+    render(plot, png_path)
 }
 
 #[cfg(test)]
