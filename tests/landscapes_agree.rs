@@ -163,3 +163,38 @@ fn mlp_in_f32_matches_burn() {
         "{gap64}"
     );
 }
+
+#[test]
+fn deep_linear_full_batch_from_second_moments_matches_the_points() {
+    // Batch::Full goes through XᵀX and the least-squares map (cost independent of n); every index
+    // listed goes point by point. Noisy targets, so the residual term c is not zero.
+    let text = "name = \"m\"\nseed = 2\n[model]\nkind = \"dln\"\nwidths = [4, 3, 3, 2]\n[data]\nn = 700\nteacher_rank = 1\nnoise = 0.3\n";
+    let p = Problem::build(&ValidConfig::from_toml(text).unwrap());
+    let l = p.landscape();
+    let d = l.dim();
+    let all: Vec<usize> = (0..700).collect();
+    for (seed, scale) in [(0, 0.5), (1, 1.5)] {
+        let w = random_point(d, scale, seed);
+        let (mut g_full, mut g_pts) = (vec![0.0; d], vec![0.0; d]);
+        let a = l.loss_and_grad(&w, Batch::Full, &mut g_full, &mut l.workspace());
+        let b = l.loss_and_grad(&w, Batch::Indices(&all), &mut g_pts, &mut l.workspace());
+        assert!((a - b).abs() <= 1e-10 * b, "loss {a} vs {b}");
+        assert!((l.loss(&w, Batch::Full, &mut l.workspace()) - a).abs() <= 1e-14 * a);
+        let scale = g_pts.iter().fold(1e-12f64, |m, g| m.max(g.abs()));
+        let gap = g_full
+            .iter()
+            .zip(&g_pts)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+            / scale;
+        assert!(gap < 1e-10, "gradient gap {gap}");
+    }
+    // At the teacher's minimal point with noiseless data the loss is the rounding floor.
+    let q = problem("kind = \"dln\"\nwidths = [4, 3, 2, 3]");
+    let w = q.reference_point.clone().unwrap();
+    assert!(
+        q.landscape()
+            .loss(&w, Batch::Full, &mut q.landscape().workspace())
+            < 1e-25
+    );
+}

@@ -14,6 +14,52 @@ pub struct DlnLandscape {
     targets: Vec<f64>,
     n: usize,
     offsets: Vec<usize>,
+    /// The full batch's sufficient statistics (none when XᵀX is singular).
+    full: Option<FullBatchStats>,
+}
+
+/// The full-batch loss of a linear map W through second moments, independent of n:
+/// ½ mean‖W x − y‖² = ½ [tr((W − Bᵀ) Σ (W − Bᵀ)ᵀ) + c], with Σ = XᵀX / n, B = Σ⁻¹ XᵀY / n the
+/// least-squares map and c = mean‖y − Bᵀ x‖² its residual (computed point by point, so a noiseless
+/// teacher's c is exactly its rounding). The form in W − Bᵀ has no cancellation near a minimum.
+#[derive(Debug, Clone)]
+struct FullBatchStats {
+    /// Σ, H_1 × H_1 row-major.
+    sxx: Vec<f64>,
+    /// Bᵀ, H_{L+1} × H_1 row-major.
+    bt: Vec<f64>,
+    /// The least-squares residual c.
+    c: f64,
+}
+
+impl FullBatchStats {
+    fn new(inputs: &[f64], targets: &[f64], din: usize, dout: usize) -> Option<Self> {
+        let n = inputs.len() / din;
+        if n < din {
+            return None;
+        }
+        let x = faer::MatRef::from_row_major_slice(inputs, n, din);
+        let y = faer::MatRef::from_row_major_slice(targets, n, dout);
+        let scale = 1.0 / n as f64;
+        let sxx = x.transpose() * x * faer::Scale(scale);
+        let sxy = x.transpose() * y * faer::Scale(scale);
+        let llt = sxx.llt(faer::Side::Lower).ok()?;
+        let b = faer::linalg::solvers::Solve::solve(&llt, &sxy); // H_1 × H_{L+1}
+        let mut c = 0.0;
+        for r in 0..n {
+            for k in 0..dout {
+                let pred: f64 = (0..din).map(|j| b[(j, k)] * inputs[r * din + j]).sum();
+                let e = targets[r * dout + k] - pred;
+                c += e * e;
+            }
+        }
+        let finite = (0..din).all(|j| (0..dout).all(|k| b[(j, k)].is_finite()));
+        finite.then(|| Self {
+            sxx: (0..din * din).map(|i| sxx[(i / din, i % din)]).collect(),
+            bt: (0..dout * din).map(|i| b[(i % din, i / din)]).collect(),
+            c: c * scale,
+        })
+    }
 }
 
 /// One chain's scratch space for [`DlnLandscape`].
@@ -23,6 +69,10 @@ pub struct DlnWorkspace {
     acts: Vec<Vec<f64>>,
     /// Back-propagated errors, same shapes as `acts`.
     errs: Vec<Vec<f64>>,
+    /// Full batch: prefix products right[l] = W_{l−1} ⋯ W_1 (H_{l+1} × H_1; right[0] = I).
+    right: Vec<Vec<f64>>,
+    /// Full batch: the gradient flowing back through the prefix products, two buffers.
+    back: [Vec<f64>; 2],
 }
 
 impl DlnLandscape {
@@ -38,13 +88,106 @@ impl DlnLandscape {
         for l in 0..widths.len() - 1 {
             offsets.push(offsets[l] + widths[l] * widths[l + 1]);
         }
+        let full = FullBatchStats::new(&inputs, &targets, widths[0], widths[widths.len() - 1]);
         Self {
             widths: widths.to_vec(),
             inputs,
             targets,
             n,
             offsets,
+            full,
         }
+    }
+
+    /// The full-batch loss (and gradient) from the second moments: O(L H³) whatever n.
+    ///
+    /// # Shapes
+    /// right[l]: H_{l+1}… as documented on [`DlnWorkspace`]; D = W − Bᵀ and G = D Σ: H_{L+1} × H_1.
+    fn full_batch(
+        &self,
+        stats: &FullBatchStats,
+        w: &[f64],
+        grad: Option<&mut [f64]>,
+        ws: &mut DlnWorkspace,
+    ) -> f64 {
+        let h0 = self.widths[0];
+        let layers = self.layers();
+        // right[0] = I; right[l+1] = W_l right[l].
+        ws.right.resize(layers + 1, Vec::new());
+        ws.right[0].clear();
+        ws.right[0].resize(h0 * h0, 0.0);
+        for j in 0..h0 {
+            ws.right[0][j * h0 + j] = 1.0;
+        }
+        for l in 0..layers {
+            let (hin, hout) = (self.widths[l], self.widths[l + 1]);
+            let wl = &w[self.offsets[l]..self.offsets[l + 1]];
+            let (lo, hi) = ws.right.split_at_mut(l + 1);
+            let (prev, next) = (&lo[l], &mut hi[0]);
+            next.clear();
+            next.resize(hout * h0, 0.0);
+            for k in 0..hout {
+                for i in 0..hin {
+                    let a = wl[k * hin + i];
+                    if a != 0.0 {
+                        for j in 0..h0 {
+                            next[k * h0 + j] += a * prev[i * h0 + j];
+                        }
+                    }
+                }
+            }
+        }
+        let hl = self.widths[layers];
+        // D = W − Bᵀ (kept in back[0]); G = D Σ (back[1]); loss = ½ (Σ_kj D_kj G_kj + c).
+        let [d, g] = &mut ws.back;
+        d.clear();
+        d.extend(ws.right[layers].iter().zip(&stats.bt).map(|(a, b)| a - b));
+        g.clear();
+        g.resize(hl * h0, 0.0);
+        for k in 0..hl {
+            for i in 0..h0 {
+                let dki = d[k * h0 + i];
+                if dki != 0.0 {
+                    for j in 0..h0 {
+                        g[k * h0 + j] += dki * stats.sxx[i * h0 + j];
+                    }
+                }
+            }
+        }
+        let loss = 0.5 * (d.iter().zip(g.iter()).map(|(a, b)| a * b).sum::<f64>() + stats.c);
+        let Some(grad) = grad else {
+            return loss;
+        };
+        // M = ∂L/∂right[L] = G. For l = L−1 … 0: ∂L/∂W_l = M right[l]ᵀ, then M ← W_lᵀ M.
+        let (mut m, mut next) = (std::mem::take(g), std::mem::take(d));
+        for l in (0..layers).rev() {
+            let (hin, hout) = (self.widths[l], self.widths[l + 1]);
+            let wl = &w[self.offsets[l]..self.offsets[l + 1]];
+            let gl = &mut grad[self.offsets[l]..self.offsets[l + 1]];
+            let r = &ws.right[l]; // hin × h0
+            for k in 0..hout {
+                for i in 0..hin {
+                    gl[k * hin + i] = dot(&m[k * h0..(k + 1) * h0], &r[i * h0..(i + 1) * h0]);
+                }
+            }
+            if l > 0 {
+                next.clear();
+                next.resize(hin * h0, 0.0);
+                for k in 0..hout {
+                    for i in 0..hin {
+                        let a = wl[k * hin + i];
+                        if a != 0.0 {
+                            for j in 0..h0 {
+                                next[i * h0 + j] += a * m[k * h0 + j];
+                            }
+                        }
+                    }
+                }
+                std::mem::swap(&mut m, &mut next);
+            }
+        }
+        ws.back = [next, m];
+        loss
     }
 
     /// The layer widths H_1 … H_{L+1}.
@@ -147,6 +290,8 @@ impl Landscape for DlnLandscape {
         DlnWorkspace {
             acts: vec![Vec::new(); self.widths.len()],
             errs: vec![Vec::new(); self.widths.len()],
+            right: Vec::new(),
+            back: [Vec::new(), Vec::new()],
         }
     }
 
@@ -157,6 +302,9 @@ impl Landscape for DlnLandscape {
         grad: &mut [f64],
         ws: &mut DlnWorkspace,
     ) -> f64 {
+        if let (Batch::Full, Some(stats)) = (batch, &self.full) {
+            return self.full_batch(stats, w, Some(grad), ws);
+        }
         let b = self.forward(w, batch, ws);
         let loss = self.residual_loss(batch, b, ws, true);
         // Backward: grad W_l = G_lᵀ A_{l−1} (G_l: b × H_{l+1}), G_{l−1} = G_l W_l.
@@ -198,6 +346,9 @@ impl Landscape for DlnLandscape {
     }
 
     fn loss(&self, w: &[f64], batch: Batch<'_>, ws: &mut DlnWorkspace) -> f64 {
+        if let (Batch::Full, Some(stats)) = (batch, &self.full) {
+            return self.full_batch(stats, w, None, ws);
+        }
         let b = self.forward(w, batch, ws);
         self.residual_loss(batch, b, ws, false)
     }
