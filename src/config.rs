@@ -219,6 +219,25 @@ pub struct VolumeConfig {
     /// Radial Monte Carlo: diagonal preconditioning with its importance correction.
     #[serde(default)]
     pub precondition: bool,
+    /// Which loss defines the basin: "train" (default) or "behavioural" (the mean squared distance
+    /// of the outputs, or of layer `layer`'s activations, from w*'s on the training inputs).
+    #[serde(default)]
+    pub loss: BasinLoss,
+    /// With loss = "behavioural": compare the activations after this many layers (1 … layers;
+    /// default all: the output). An MLP's hidden activations are compared before the ReLU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+}
+
+/// The loss whose sublevel set is the basin.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BasinLoss {
+    /// The training loss L_n(w) − L_n(w*).
+    #[default]
+    Train,
+    /// ½ mean‖f(w; x) − f(w*; x)‖² over the training inputs: do nearby parameters compute the same thing?
+    Behavioural,
 }
 
 fn default_eps() -> EpsConfig {
@@ -259,6 +278,8 @@ impl Default for VolumeConfig {
             runs: default_runs(),
             directions: default_directions(),
             precondition: false,
+            loss: BasinLoss::Train,
+            layer: None,
         }
     }
 }
@@ -843,6 +864,36 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         at_least("volume.live_points", v.live_points, 2)?;
         at_least("volume.runs", v.runs, 1)?;
         at_least("volume.directions", v.directions, 2)?;
+        if v.loss == BasinLoss::Behavioural {
+            let layers = match &c.model {
+                ModelConfig::Dln { widths } | ModelConfig::Mlp { widths } => widths.len() - 1,
+                other => {
+                    return Err(invalid(
+                        "volume.loss",
+                        "\"behavioural\"",
+                        format!(
+                            "applies to model.kind = \"dln\" or \"mlp\", not \"{}\"",
+                            other.kind()
+                        ),
+                    ))
+                }
+            };
+            if let Some(k) = v.layer {
+                if k == 0 || k > layers {
+                    return Err(invalid(
+                        "volume.layer",
+                        k,
+                        format!("must be in 1..={layers}"),
+                    ));
+                }
+            }
+        } else if let Some(k) = v.layer {
+            return Err(invalid(
+                "volume.layer",
+                k,
+                "applies with volume.loss = \"behavioural\" only",
+            ));
+        }
     }
     if let Some(h) = &c.hessian {
         at_least("hessian.top_k", h.top_k, 1)?;

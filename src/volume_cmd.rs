@@ -18,9 +18,10 @@ use slt_estimators::volume::{
 use slt_estimators::{Batch, Landscape, Sgld, TemperedPosterior};
 
 use crate::config::{
-    HessianConfig, HessianMethod, PriorConfig, ValidConfig, VolumeConfig, VolumeMethodName,
+    BasinLoss, HessianConfig, HessianMethod, PriorConfig, ValidConfig, VolumeConfig,
+    VolumeMethodName,
 };
-use crate::models::Problem;
+use crate::models::{DlnLandscape, FastLandscape, MlpLandscape, NetShape, Problem};
 use crate::pipeline::{measure_point, RunOptions};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
 use crate::report::{
@@ -151,8 +152,8 @@ pub fn run_hessian(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
 /// estimates, volume.csv, the plots and summary.json.
 pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
     let (problem, center, mut summary) = setup(config, opts)?;
-    let landscape = problem.landscape();
     let vc: VolumeConfig = config.volume.clone().unwrap_or_default();
+    let landscape = basin_landscape(&problem, &center, vc.loss, vc.layer)?;
     let prior = match vc.prior {
         PriorConfig::Box { half_width } => Prior::Box { half_width },
         PriorConfig::Gaussian { std } => Prior::Gaussian { std },
@@ -391,4 +392,114 @@ fn plot_volume(
         &opts.out.join("volume_slope.png"),
     )?;
     Ok(())
+}
+
+/// A landscape over more parameters than `inner` uses: the loss reads the first `inner.dim()`
+/// coordinates (a prefix of the layer-ordered flat vector) and is flat in the rest.
+#[derive(Debug, Clone)]
+pub struct PrefixLandscape<L> {
+    inner: L,
+    dim: usize,
+}
+
+impl<L: Landscape> Landscape for PrefixLandscape<L> {
+    type Workspace = L::Workspace;
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn data_size(&self) -> Option<usize> {
+        self.inner.data_size()
+    }
+
+    fn workspace(&self) -> L::Workspace {
+        self.inner.workspace()
+    }
+
+    fn loss_and_grad(
+        &self,
+        w: &[f64],
+        batch: Batch<'_>,
+        grad: &mut [f64],
+        ws: &mut L::Workspace,
+    ) -> f64 {
+        let k = self.inner.dim();
+        grad[k..].fill(0.0);
+        self.inner.loss_and_grad(&w[..k], batch, &mut grad[..k], ws)
+    }
+
+    fn loss(&self, w: &[f64], batch: Batch<'_>, ws: &mut L::Workspace) -> f64 {
+        self.inner.loss(&w[..self.inner.dim()], batch, ws)
+    }
+}
+
+/// The landscape whose excess defines the basin: the training loss, or the behavioural loss
+/// ½ mean‖f_k(w; x) − f_k(w*; x)‖² over the training inputs, f_k the network's output (k = all
+/// layers) or its layer-k activations (pre-ReLU for an MLP); the later layers' parameters are then
+/// flat directions of the basin.
+pub fn basin_landscape(
+    problem: &Problem,
+    center: &[f64],
+    loss: BasinLoss,
+    layer: Option<usize>,
+) -> Result<PrefixLandscape<FastLandscape>> {
+    let full = problem.landscape();
+    let dim = full.dim();
+    if loss == BasinLoss::Train {
+        return Ok(PrefixLandscape { inner: full, dim });
+    }
+    let data = problem
+        .train
+        .as_ref()
+        .context("a behavioural loss needs training inputs")?;
+    let (widths, mlp) = match problem.shape.as_ref() {
+        Some(NetShape::Dln(w)) => (w.clone(), false),
+        Some(NetShape::Mlp(w)) => (w.clone(), true),
+        _ => anyhow::bail!(
+            "volume.loss = \"behavioural\" applies to model.kind = \"dln\" or \"mlp\""
+        ),
+    };
+    let k = layer.unwrap_or(widths.len() - 1);
+    let prefix = &widths[..=k];
+    let (din, dout) = (prefix[0], prefix[k]);
+    // f_k(w*; x) for every training input, layer by layer.
+    let mut targets = Vec::with_capacity(data.len() * dout);
+    let mut offset_of = vec![0usize];
+    for p in prefix.windows(2) {
+        let last = *offset_of.last().expect("starts with 0");
+        offset_of.push(last + p[0] * p[1] + if mlp { p[1] } else { 0 });
+    }
+    for x in data.inputs.chunks_exact(din) {
+        let mut a = x.to_vec();
+        for l in 0..k {
+            let (hin, hout) = (prefix[l], prefix[l + 1]);
+            let p = &center[offset_of[l]..offset_of[l + 1]];
+            let mut z: Vec<f64> = (0..hout)
+                .map(|o| {
+                    p[o * hin..(o + 1) * hin]
+                        .iter()
+                        .zip(&a)
+                        .map(|(u, v)| u * v)
+                        .sum::<f64>()
+                })
+                .collect();
+            if mlp {
+                for (zo, b) in z.iter_mut().zip(&p[hin * hout..]) {
+                    *zo += b;
+                }
+                if l + 1 < k {
+                    z.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+            }
+            a = z;
+        }
+        targets.extend(a);
+    }
+    let inner = if mlp {
+        FastLandscape::Mlp(MlpLandscape::new(prefix, data.inputs.clone(), targets))
+    } else {
+        FastLandscape::Dln(DlnLandscape::new(prefix, data.inputs.clone(), targets))
+    };
+    Ok(PrefixLandscape { inner, dim })
 }

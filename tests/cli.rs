@@ -362,3 +362,69 @@ fn volume_bad_input_is_named() {
         &["live_point"],
     );
 }
+
+const DLN_VOLUME: &str = "name = \"dv\"\n[model]\nkind = \"dln\"\nwidths = [2, 2, 2, 2]\n[data]\nn = 2000\nteacher_rank = 1\n[volume]\nmethods = [\"nested\", \"hessian\"]\nlive_points = 300\n";
+
+#[test]
+fn behavioural_basin_at_a_hidden_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &str, sub: &str| {
+        let cfg = dir.path().join(format!("{sub}.toml"));
+        std::fs::write(&cfg, format!("{DLN_VOLUME}{extra}")).unwrap();
+        let out = dir.path().join(sub);
+        let o = slt(&[
+            "volume",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        v
+    };
+    // At the output the 2-2-2-2 net is singular (λ = 2 with Hessian rank 3): the Hessian is flagged.
+    let output = run("loss = \"behavioural\"\n", "output");
+    assert_eq!(output["hessian"]["rank_estimate"], 3);
+    assert!(!output["volume"]["divergence"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // After the first layer, f_1 = W_1 x is linear in W_1's 4 parameters: a regular quadratic basin
+    // (the other 8 parameters are flat), slope 2, where the Hessian is exact and nothing is flagged.
+    let hidden = run("loss = \"behavioural\"\nlayer = 1\n", "hidden");
+    assert_eq!(hidden["hessian"]["rank_estimate"], 4);
+    assert!(
+        hidden["volume"]["divergence"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{}",
+        hidden["volume"]["divergence"]
+    );
+    let slope = hidden["volume"]["slope"]["nested_sampling"][3]
+        .as_f64()
+        .unwrap();
+    assert!((slope - 2.0).abs() < 0.3, "slope {slope}");
+}
+
+#[test]
+fn behavioural_basin_bad_input_is_named() {
+    rejects(
+        &format!("{DLN_VOLUME}loss = \"behavioural\"\nlayer = 4\n"),
+        &["volume.layer", "4"],
+    );
+    rejects(
+        &format!("{DLN_VOLUME}layer = 1\n"),
+        &["volume.layer", "behavioural"],
+    );
+    rejects(
+        &VOLUME.replace(
+            "live_points = 200",
+            "live_points = 200\nloss = \"behavioural\"",
+        ),
+        &["volume.loss", "potential"],
+    );
+}
