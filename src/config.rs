@@ -593,6 +593,10 @@ pub struct LlcConfig {
     /// MALA acceptance of SGLD proposals (full batch) is probed every this many draws (0: never).
     #[serde(default = "default_mala_every")]
     pub mala_every: usize,
+    /// Run the chains again at half the step size (twice the steps) and report whether λ̂ moves by
+    /// more than 3 combined standard errors (a step-size bias check; doubles the cost).
+    #[serde(default)]
+    pub check_step: bool,
     /// Arithmetic of the chains' loss and gradient: "f64" (default) or "f32" (mlp only: twice the
     /// SIMD width in the matrix products; losses are still summed in f64).
     #[serde(default)]
@@ -637,6 +641,7 @@ impl Default for LlcConfig {
             threads: 0,
             ladder: Ladder::None,
             mala_every: default_mala_every(),
+            check_step: false,
             precision: PrecisionChoice::F64,
             checkpoint: None,
             from: None,
@@ -955,6 +960,16 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
                 "llc.from",
                 format!("{:?}", l.from),
                 "needs a [train] section",
+            ));
+        }
+        if l.check_step && l.sampler != SamplerKind::Sgld {
+            return Err(invalid(
+                "llc.check_step",
+                "true",
+                format!(
+                    "checks SGLD's step; it cannot be combined with sampler = \"{}\"",
+                    l.sampler.name()
+                ),
             ));
         }
         if l.ladder != Ladder::None && l.sampler != SamplerKind::Sgld {

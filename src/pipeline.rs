@@ -513,6 +513,34 @@ pub fn run_llc(
             ));
         }
     }
+    // Step-size check: the same chains at ε/2 (twice the burn-in and thinning, same seed).
+    let halved = if llc_cfg.check_step {
+        let half_settings = ChainSettings {
+            burnin: settings.burnin * 2,
+            thin: settings.thin * 2,
+            ..settings.clone()
+        };
+        let pb = opts.progress(
+            (half_settings.steps_per_chain() * half_settings.chains) as u64,
+            "ε/2",
+        );
+        let sampler = Sgld::new(step_size / 2.0, posterior)?;
+        let traces = run_chains(&landscape, &sampler, &center, &half_settings, &|k| {
+            pb.inc(k)
+        })?;
+        pb.finish_and_clear();
+        let half = LlcEstimate::from_traces(&traces, init_loss, resolved.nbeta)?;
+        let combined = (half.stderr.powi(2) + est.stderr.powi(2)).sqrt();
+        if (half.mean - est.mean).abs() > 3.0 * combined {
+            warnings.push(format!(
+                "λ̂ moves from {:.4} to {:.4} (± {combined:.4}) when the step size is halved: the step biases it; lower llc.step_size",
+                est.mean, half.mean
+            ));
+        }
+        Some(half.mean)
+    } else {
+        None
+    };
     let rlct = match &llc_cfg.ladder {
         Ladder::None => None,
         ladder => {
@@ -597,6 +625,7 @@ pub fn run_llc(
             mala_acceptance: mala.as_ref().map(|m| m.mean),
             mala_probes: mala.as_ref().map(|m| m.probes).unwrap_or(0),
             stationarity_p: drift.map(|(_, p)| p),
+            halved_step_mean: halved,
             expectation: "minibatch".into(),
             full_batch_mean: est.full_batch_mean,
             divergences,

@@ -428,3 +428,48 @@ fn behavioural_basin_bad_input_is_named() {
         &["volume.loss", "potential"],
     );
 }
+
+#[test]
+fn halving_the_step_exposes_a_biased_step() {
+    // K = w², nβ = 1000: SGLD's stationary E[tK] is (1/2)/(1 − εt/2): 0.91 at ε = 9e-4 against 0.65
+    // at ε/2, far beyond the estimates' errors; at ε = 1e-5 both read 0.50 (a 3σ rule: a false
+    // warning has probability 0.3%, the seed is fixed).
+    let dir = tempfile::tempdir().unwrap();
+    let run = |step: &str, sub: &str| {
+        let cfg = dir.path().join(format!("{sub}.toml"));
+        std::fs::write(&cfg, format!("name = \"h\"\nseed = 3\n[model]\nkind = \"potential\"\nmonomials = [[2]]\n[data]\nn = 1000\n[llc]\nnbeta = 1000.0\nlocalization = 0.0\nstep_size = {step}\nburnin = 2000\nthin = 20\ndraws = 2000\ncheck_step = true\n")).unwrap();
+        let out = dir.path().join(sub);
+        let o = slt(&[
+            "llc",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        v
+    };
+    let biased = run("9e-4", "biased");
+    assert!(
+        biased["llc"]["halved_step_mean"].as_f64().unwrap()
+            < biased["llc"]["mean"].as_f64().unwrap() - 0.1
+    );
+    assert!(
+        biased["llc"]["warnings"]
+            .to_string()
+            .contains("step size is halved"),
+        "{}",
+        biased["llc"]["warnings"]
+    );
+    let fine = run("1e-5", "fine");
+    assert!(
+        !fine["llc"]["warnings"]
+            .to_string()
+            .contains("step size is halved"),
+        "{}",
+        fine["llc"]["warnings"]
+    );
+}

@@ -100,6 +100,9 @@ pub struct LlcSummary {
     pub mala_probes: usize,
     /// p-value of the stationarity test of the loss traces after burn-in (second vs first half).
     pub stationarity_p: Option<f64>,
+    /// λ̂ from the same chains at half the step size, when `llc.check_step` asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halved_step_mean: Option<f64>,
     /// What the auto rule measured (absent when every setting was given).
     pub auto: Option<slt_estimators::calibration::ProbeSummary>,
 }
