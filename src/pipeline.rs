@@ -474,6 +474,13 @@ pub fn run_llc(
         })
         .collect();
     let mut warnings = retries;
+    if let Some(drop) = gradient_drop(&landscape, &center, resolved.nbeta) {
+        if drop > 1.0 {
+            warnings.push(format!(
+                "w* is not a critical point at this temperature: a step along the gradient lowers nβ·L by about {drop:.3} (> 1); λ̂ then measures the slope, not a basin (train longer, or measure a converged checkpoint)"
+            ));
+        }
+    }
     if est.mean < 0.0 {
         warnings.push(format!(
             "negative λ̂ ({:.4}): the chains found lower loss than w*, which is not a local minimum",
@@ -726,6 +733,45 @@ fn plot_trace(
         &opts.out.join("llc_trace.png"),
     )?;
     Ok(())
+}
+
+/// How far below w* the full-batch loss goes along the gradient, in units of 1/nβ: with g = ∇L(w*)
+/// and the curvature h = gᵀHg/|g|² (a finite-difference Hessian-vector product), a quadratic model
+/// puts the minimum along −g at nβ |g|² / (2h) below L(w*) (at nβ |g| · 1 when the curvature is not
+/// positive). Above 1 the chains see a slope, not a basin. `None` when the gradient vanishes.
+fn gradient_drop<L: Landscape>(landscape: &L, center: &[f64], nbeta: f64) -> Option<f64> {
+    let d = center.len();
+    let mut ws = landscape.workspace();
+    let mut g = vec![0.0; d];
+    landscape.loss_and_grad(center, slt_estimators::Batch::Full, &mut g, &mut ws);
+    let g2: f64 = g.iter().map(|x| x * x).sum();
+    if !(g2 > 0.0 && g2.is_finite()) {
+        return None;
+    }
+    let gn = g2.sqrt();
+    let h = 1e-5 * (1.0 + center.iter().map(|x| x * x).sum::<f64>().sqrt() / (d as f64).sqrt());
+    let step = |sign: f64, out: &mut Vec<f64>, ws: &mut L::Workspace| {
+        let p: Vec<f64> = center
+            .iter()
+            .zip(&g)
+            .map(|(c, gi)| c + sign * h * gi / gn)
+            .collect();
+        landscape.loss_and_grad(&p, slt_estimators::Batch::Full, out, ws);
+    };
+    let (mut gp, mut gm) = (vec![0.0; d], vec![0.0; d]);
+    step(1.0, &mut gp, &mut ws);
+    step(-1.0, &mut gm, &mut ws);
+    let curvature: f64 = gp
+        .iter()
+        .zip(&gm)
+        .zip(&g)
+        .map(|((a, b), gi)| (a - b) / (2.0 * h) * gi / gn)
+        .sum();
+    Some(if curvature > 0.0 {
+        nbeta * g2 / (2.0 * curvature)
+    } else {
+        nbeta * gn
+    })
 }
 
 /// `slt run`: train when the config asks for it, then every analysis it asks for.

@@ -473,3 +473,31 @@ fn halving_the_step_exposes_a_biased_step() {
         fine["llc"]["warnings"]
     );
 }
+
+#[test]
+fn a_point_that_is_not_critical_is_flagged() {
+    // After 5 training steps the net is far from a minimum: the chains see a slope. Twin: the
+    // converged run of GOOD (300 steps to zero loss) is not flagged.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |text: &str, sub: &str| {
+        let cfg = dir.path().join(format!("{sub}.toml"));
+        std::fs::write(&cfg, text).unwrap();
+        let out = dir.path().join(sub);
+        let o = slt(&[
+            "run",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        v["llc"]["warnings"].to_string()
+    };
+    let early = run(&GOOD.replace("steps = 300", "steps = 5"), "early");
+    assert!(early.contains("not a critical point"), "{early}");
+    let done = run(GOOD, "done");
+    assert!(!done.contains("not a critical point"), "{done}");
+}
