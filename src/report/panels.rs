@@ -183,12 +183,22 @@ fn draw_panel<DB: DrawingBackend>(
                     x0 + (x1 - x0) * k as f64 / n as f64
                 }
             };
+            // Labels of lines closer than a label's height go side by side instead of on top.
+            let mut label_rows: Vec<(i32, usize)> = Vec::new();
             for r in panel
                 .refs
                 .iter()
                 .filter(|r| r.y.is_finite() && (!ly || r.y > 0.0))
             {
                 let color = RGBColor(90, 90, 90);
+                let row = chart.backend_coord(&(xs_at(1, 100), r.y)).1;
+                let taken: Vec<usize> = label_rows
+                    .iter()
+                    .filter(|(p, _)| (p - row).abs() < 16)
+                    .map(|&(_, slot)| slot)
+                    .collect();
+                let crowd = (0..).find(|k| !taken.contains(k)).unwrap_or(0);
+                label_rows.push((row, crowd));
                 let n = 80;
                 let dashes = (0..n).step_by(2).map(|k| {
                     PathElement::new(
@@ -200,7 +210,7 @@ fn draw_panel<DB: DrawingBackend>(
                 chart
                     .draw_series(std::iter::once(Text::new(
                         r.label.clone(),
-                        (xs_at(1, 100), r.y),
+                        (xs_at(1 + 24 * crowd, 100), r.y),
                         ("sans-serif", 16)
                             .into_font()
                             .color(&color)
