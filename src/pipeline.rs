@@ -33,6 +33,9 @@ pub const LADDER_MIN_STEPS: usize = 1_000_000;
 /// Times a run at an auto step size is repeated at a quarter of the step when chains diverge.
 pub const AUTO_STEP_RETRIES: usize = 2;
 
+/// Times a run with an auto burn-in is repeated with 4× the burn-in when its loss trace still drifts.
+pub const AUTO_BURNIN_RETRIES: usize = 2;
+
 /// Where results go and how chatty to be.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -326,6 +329,7 @@ pub fn run_llc(
     let mut settings = settings;
     let mut step_size = step_size;
     let mut retries = Vec::new();
+    let (mut step_retries, mut burnin_retries) = (0, 0);
     let (traces, mala) = loop {
         let total = (settings.steps_per_chain() * settings.chains) as u64;
         let pb = opts.progress(total, llc_cfg.sampler.name());
@@ -389,12 +393,32 @@ pub fn run_llc(
         };
         pb.finish_and_clear();
         let diverged = traces.iter().filter(|t| t.divergence.is_some()).count();
-        if diverged == 0
-            || llc_cfg.step_size.value().is_some()
-            || retries.len() >= AUTO_STEP_RETRIES
-        {
+        if diverged == 0 {
+            // An auto burn-in that left the loss trace drifting (p < 1e-3) is quadrupled, at most
+            // twice and within the rule's cap: the slow drift along curved sets of true parameters
+            // is what the linear relaxation time misses.
+            let cap = slt_estimators::calibration::rule::MAX_STEPS as usize;
+            let kept: Vec<&[f64]> = traces.iter().map(|t| t.losses.as_slice()).collect();
+            let drifting = half_drift_test(&kept).filter(|&(_, p)| p < 1e-3);
+            if let (Some((_, p)), None, true) = (
+                drifting,
+                llc_cfg.burnin.value(),
+                burnin_retries < AUTO_BURNIN_RETRIES && settings.burnin < cap / 2,
+            ) {
+                opts.note(&format!(
+                    "llc: the loss trace still drifted after the auto burn-in of {} steps (p = {p:.1e}); running again with 4× the burn-in",
+                    settings.burnin
+                ));
+                settings.burnin = (settings.burnin * 4).min(cap / 2);
+                burnin_retries += 1;
+                continue;
+            }
             break (traces, mala);
         }
+        if llc_cfg.step_size.value().is_some() || step_retries >= AUTO_STEP_RETRIES {
+            break (traces, mala);
+        }
+        step_retries += 1;
         retries.push(format!(
             "{diverged} of {} chains diverged at the auto step size {step_size:.3e}; ran again at a quarter of it",
             settings.chains
