@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use slt_estimators::calibration::{divergence_radius, resolve_settings, rule, SettingsRequest};
+use slt_estimators::calibration::{resolve_settings, rule};
 use slt_estimators::chains::{run_chains_observed, ChainSettings};
 use slt_estimators::landscape::full_loss;
 use slt_estimators::{LlcEstimate, MalaObserver, MalaSummary, Sgld, TemperedPosterior};
@@ -51,15 +51,7 @@ pub fn run_calibrate(config: &ValidConfig, opts: &RunOptions) -> Result<Vec<Cali
     let llc = config.llc.clone().unwrap_or_default();
     let (center, _, _) = measure_point(config, &problem, None, &opts.out)?;
     let landscape = problem.landscape();
-    let request = SettingsRequest {
-        nbeta: llc.nbeta.value(),
-        localization: llc.localization.value(),
-        step_size: llc.step_size.value(),
-        burnin: llc.burnin.value(),
-        thin: llc.thin.value(),
-        batch: llc.batch,
-        seed: config.seed,
-    };
+    let request = llc.settings_request(config.seed);
     let chosen = resolve_settings(&landscape, &center, problem.n, llc.draws, request)?;
     let init_loss = full_loss(&landscape, &center);
     let cap = rule::MAX_STEPS;
@@ -79,15 +71,10 @@ pub fn run_calibrate(config: &ValidConfig, opts: &RunOptions) -> Result<Vec<Cali
                 localization: chosen.localization,
             };
             let settings = ChainSettings {
-                chains: llc.chains,
-                draws: llc.draws,
                 burnin,
                 thin,
-                batch_size: llc.batch,
-                seed: config.seed,
-                divergence_radius: divergence_radius(&center, chosen.localization),
                 full_loss_every: 0,
-                threads: llc.threads,
+                ..llc.chain_settings(config.seed, &chosen, &center)
             };
             let sampler = Sgld::new(step, posterior)?;
             let every = llc.mala_every.max(1);

@@ -625,6 +625,44 @@ fn default_draws() -> usize {
     1000
 }
 
+impl LlcConfig {
+    /// The settings the auto rule is asked to resolve (given values kept, "auto" left open).
+    pub fn settings_request(&self, seed: u64) -> slt_estimators::calibration::SettingsRequest {
+        slt_estimators::calibration::SettingsRequest {
+            nbeta: self.nbeta.value(),
+            localization: self.localization.value(),
+            step_size: self.step_size.value(),
+            burnin: self.burnin.value(),
+            thin: self.thin.value(),
+            batch: self.batch,
+            seed,
+        }
+    }
+
+    /// The chain runner's settings once the auto rule has resolved burn-in, thinning and γ.
+    pub fn chain_settings(
+        &self,
+        seed: u64,
+        resolved: &slt_estimators::calibration::ResolvedSettings,
+        center: &[f64],
+    ) -> slt_estimators::ChainSettings {
+        slt_estimators::ChainSettings {
+            chains: self.chains,
+            draws: self.draws,
+            burnin: resolved.burnin,
+            thin: resolved.thin,
+            batch_size: self.batch,
+            seed,
+            divergence_radius: slt_estimators::calibration::divergence_radius(
+                center,
+                resolved.localization,
+            ),
+            full_loss_every: self.full_loss_every,
+            threads: self.threads,
+        }
+    }
+}
+
 impl Default for LlcConfig {
     fn default() -> Self {
         Self {

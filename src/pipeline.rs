@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use slt_estimators::calibration::resolve_settings;
 use slt_estimators::calibration::rule::KAPPA;
-use slt_estimators::calibration::{divergence_radius, resolve_settings, SettingsRequest};
 use slt_estimators::chains::{run_chains, run_chains_observed, ChainSettings};
 use slt_estimators::diagnostics::half_drift_test;
+use slt_estimators::hessian::HessianOperator;
 use slt_estimators::ladder::{run_ladder_detailed, LadderSettings};
 use slt_estimators::landscape::full_loss;
 use slt_estimators::llc::running_llc;
@@ -287,29 +288,11 @@ pub fn run_llc(
         PrecisionChoice::F32 => Precision::F32,
     });
     let start = Instant::now();
-    let request = SettingsRequest {
-        nbeta: llc_cfg.nbeta.value(),
-        localization: llc_cfg.localization.value(),
-        step_size: llc_cfg.step_size.value(),
-        burnin: llc_cfg.burnin.value(),
-        thin: llc_cfg.thin.value(),
-        batch: llc_cfg.batch,
-        seed: config.seed,
-    };
+    let request = llc_cfg.settings_request(config.seed);
     let resolved = resolve_settings(&landscape, &center, problem.n, llc_cfg.draws, request)?;
     let init_loss = full_loss(&landscape, &center);
     let d = landscape.dim();
-    let settings = ChainSettings {
-        chains: llc_cfg.chains,
-        draws: llc_cfg.draws,
-        burnin: resolved.burnin,
-        thin: resolved.thin,
-        batch_size: llc_cfg.batch,
-        seed: config.seed,
-        divergence_radius: divergence_radius(&center, resolved.localization),
-        full_loss_every: llc_cfg.full_loss_every,
-        threads: llc_cfg.threads,
-    };
+    let settings = llc_cfg.chain_settings(config.seed, &resolved, &center);
     let posterior = TemperedPosterior {
         nbeta: resolved.nbeta,
         localization: resolved.localization,
@@ -764,37 +747,25 @@ fn plot_trace(
 /// puts the minimum along −g at nβ |g|² / (2h) below L(w*) (at nβ |g| · 1 when the curvature is not
 /// positive). Above 1 the chains see a slope, not a basin. `None` when the gradient vanishes.
 fn gradient_drop<L: Landscape>(landscape: &L, center: &[f64], nbeta: f64) -> Option<f64> {
-    let d = center.len();
-    let mut ws = landscape.workspace();
-    let mut g = vec![0.0; d];
-    landscape.loss_and_grad(center, slt_estimators::Batch::Full, &mut g, &mut ws);
+    let mut g = vec![0.0; center.len()];
+    landscape.loss_and_grad(
+        center,
+        slt_estimators::Batch::Full,
+        &mut g,
+        &mut landscape.workspace(),
+    );
     let g2: f64 = g.iter().map(|x| x * x).sum();
     if !(g2 > 0.0 && g2.is_finite()) {
         return None;
     }
-    let gn = g2.sqrt();
-    let h = 1e-5 * (1.0 + center.iter().map(|x| x * x).sum::<f64>().sqrt() / (d as f64).sqrt());
-    let step = |sign: f64, out: &mut Vec<f64>, ws: &mut L::Workspace| {
-        let p: Vec<f64> = center
-            .iter()
-            .zip(&g)
-            .map(|(c, gi)| c + sign * h * gi / gn)
-            .collect();
-        landscape.loss_and_grad(&p, slt_estimators::Batch::Full, out, ws);
-    };
-    let (mut gp, mut gm) = (vec![0.0; d], vec![0.0; d]);
-    step(1.0, &mut gp, &mut ws);
-    step(-1.0, &mut gm, &mut ws);
-    let curvature: f64 = gp
-        .iter()
-        .zip(&gm)
-        .zip(&g)
-        .map(|((a, b), gi)| (a - b) / (2.0 * h) * gi / gn)
-        .sum();
+    let mut hessian = HessianOperator::new(landscape, center, slt_estimators::Batch::Full).ok()?;
+    let mut hg = vec![0.0; g.len()];
+    hessian.apply(&g, &mut hg);
+    let curvature = g.iter().zip(&hg).map(|(a, b)| a * b).sum::<f64>() / g2;
     Some(if curvature > 0.0 {
         nbeta * g2 / (2.0 * curvature)
     } else {
-        nbeta * gn
+        nbeta * g2.sqrt()
     })
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use rand::SeedableRng;
 use serde::Serialize;
-use slt_estimators::calibration::{divergence_radius, resolve_settings, SettingsRequest};
+use slt_estimators::calibration::resolve_settings;
 use slt_estimators::chains::{chain_seed, ChainSettings};
 use slt_estimators::hessian::{hessian_spectrum, HessianSettings, HessianSpectrum};
 use slt_estimators::ladder::{run_ladder_detailed, LadderSettings};
@@ -267,30 +267,15 @@ fn ladder_curve<L: Landscape>(
     opts: &RunOptions,
 ) -> Result<VolumeCurve> {
     let llc = config.llc.clone().unwrap_or_default();
-    let request = SettingsRequest {
-        nbeta: llc.nbeta.value(),
-        localization: llc.localization.value(),
-        step_size: llc.step_size.value(),
-        burnin: llc.burnin.value(),
-        thin: llc.thin.value(),
-        batch: llc.batch,
-        seed: config.seed,
-    };
+    let request = llc.settings_request(config.seed);
     let resolved = resolve_settings(landscape, center, problem.n, llc.draws, request)?;
     let posterior = TemperedPosterior {
         nbeta: resolved.nbeta,
         localization: resolved.localization,
     };
     let settings = ChainSettings {
-        chains: llc.chains,
-        draws: llc.draws,
-        burnin: resolved.burnin,
-        thin: resolved.thin,
-        batch_size: llc.batch,
-        seed: config.seed,
-        divergence_radius: divergence_radius(center, resolved.localization),
         full_loss_every: 0,
-        threads: llc.threads,
+        ..llc.chain_settings(config.seed, &resolved, center)
     };
     opts.note("volume: LLC ladder at nβ × [1, 4, 16, 64]");
     let base = Sgld::new(resolved.step_size, posterior)?;

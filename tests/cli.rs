@@ -16,6 +16,25 @@ fn write_config(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
+/// Writes `text` as `<dir>/<sub>.toml`, runs `slt <command>` on it into `<dir>/<sub>/` (quiet),
+/// expects success, and returns the run folder with its parsed summary.json.
+fn run_ok(dir: &Path, command: &str, text: &str, sub: &str) -> (PathBuf, serde_json::Value) {
+    let cfg = dir.join(format!("{sub}.toml"));
+    std::fs::write(&cfg, text).unwrap();
+    let out = dir.join(sub);
+    let o = slt(&[
+        command,
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    (out, summary)
+}
+
 const GOOD: &str = r#"
 name = "cli"
 seed = 1
@@ -109,22 +128,8 @@ fn run_writes_every_file_of_the_contract() {
 #[test]
 fn same_seed_gives_the_same_numbers() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "name = \"s\"\nseed = 4\n[model]\nkind = \"potential\"\nmonomials = [[2, 2]]\n[data]\nn = 1000\n[llc]\nchains = 3\ndraws = 300\n");
-    let read = |sub: &str| {
-        let out = dir.path().join(sub);
-        let o = slt(&[
-            "llc",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(o.status.success());
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
-        v["llc"]["per_chain"].clone()
-    };
+    let text = "name = \"s\"\nseed = 4\n[model]\nkind = \"potential\"\nmonomials = [[2, 2]]\n[data]\nn = 1000\n[llc]\nchains = 3\ndraws = 300\n";
+    let read = |sub: &str| run_ok(dir.path(), "llc", text, sub).1["llc"]["per_chain"].clone();
     assert_eq!(read("a"), read("b"));
 }
 
@@ -301,25 +306,12 @@ const VOLUME: &str = "name = \"vol\"\n[model]\nkind = \"potential\"\nmonomials =
 fn volume_flags_the_hessian_where_the_model_is_singular() {
     let dir = tempfile::tempdir().unwrap();
     let read = |text: &str, sub: &str| {
-        let cfg = dir.path().join(format!("{sub}.toml"));
-        std::fs::write(&cfg, text).unwrap();
-        let out = dir.path().join(sub);
-        let o = slt(&[
-            "volume",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (out, v) = run_ok(dir.path(), "volume", text, sub);
         assert!(
             out.join("volume.csv").is_file()
                 && out.join("volume_slope.png").is_file()
                 && out.join("hessian.csv").is_file()
         );
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
         v
     };
     // x² + y⁴ (λ = 3/4): the Hessian has rank 1 and overstates V(ε): flagged (3σ rule per pair).
@@ -369,20 +361,7 @@ const DLN_VOLUME: &str = "name = \"dv\"\n[model]\nkind = \"dln\"\nwidths = [2, 2
 fn behavioural_basin_at_a_hidden_layer() {
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &str, sub: &str| {
-        let cfg = dir.path().join(format!("{sub}.toml"));
-        std::fs::write(&cfg, format!("{DLN_VOLUME}{extra}")).unwrap();
-        let out = dir.path().join(sub);
-        let o = slt(&[
-            "volume",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
+        let (_, v) = run_ok(dir.path(), "volume", &format!("{DLN_VOLUME}{extra}"), sub);
         v
     };
     // At the output the 2-2-2-2 net is singular (λ = 2 with Hessian rank 3): the Hessian is flagged.
@@ -436,20 +415,7 @@ fn halving_the_step_exposes_a_biased_step() {
     // warning has probability 0.3%, the seed is fixed).
     let dir = tempfile::tempdir().unwrap();
     let run = |step: &str, sub: &str| {
-        let cfg = dir.path().join(format!("{sub}.toml"));
-        std::fs::write(&cfg, format!("name = \"h\"\nseed = 3\n[model]\nkind = \"potential\"\nmonomials = [[2]]\n[data]\nn = 1000\n[llc]\nnbeta = 1000.0\nlocalization = 0.0\nstep_size = {step}\nburnin = 2000\nthin = 20\ndraws = 2000\ncheck_step = true\n")).unwrap();
-        let out = dir.path().join(sub);
-        let o = slt(&[
-            "llc",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
+        let (_, v) = run_ok(dir.path(), "llc", &format!("name = \"h\"\nseed = 3\n[model]\nkind = \"potential\"\nmonomials = [[2]]\n[data]\nn = 1000\n[llc]\nnbeta = 1000.0\nlocalization = 0.0\nstep_size = {step}\nburnin = 2000\nthin = 20\ndraws = 2000\ncheck_step = true\n"), sub);
         v
     };
     let biased = run("9e-4", "biased");
@@ -480,20 +446,7 @@ fn a_point_that_is_not_critical_is_flagged() {
     // converged run of GOOD (300 steps to zero loss) is not flagged.
     let dir = tempfile::tempdir().unwrap();
     let run = |text: &str, sub: &str| {
-        let cfg = dir.path().join(format!("{sub}.toml"));
-        std::fs::write(&cfg, text).unwrap();
-        let out = dir.path().join(sub);
-        let o = slt(&[
-            "run",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
+        let (_, v) = run_ok(dir.path(), "run", text, sub);
         v["llc"]["warnings"].to_string()
     };
     let early = run(&GOOD.replace("steps = 300", "steps = 5"), "early");
