@@ -123,37 +123,18 @@ impl DlnLandscape {
             let (hin, hout) = (self.widths[l], self.widths[l + 1]);
             let wl = &w[self.offsets[l]..self.offsets[l + 1]];
             let (lo, hi) = ws.right.split_at_mut(l + 1);
-            let (prev, next) = (&lo[l], &mut hi[0]);
-            next.clear();
+            let next = &mut hi[0];
             next.resize(hout * h0, 0.0);
-            for k in 0..hout {
-                for i in 0..hin {
-                    let a = wl[k * hin + i];
-                    if a != 0.0 {
-                        for j in 0..h0 {
-                            next[k * h0 + j] += a * prev[i * h0 + j];
-                        }
-                    }
-                }
-            }
+            // right[l+1] = W_l right[l]  (H_{l+1} × H_1).
+            product(next, hout, h0, rm(wl, hout, hin), rm(&lo[l], hin, h0));
         }
         let hl = self.widths[layers];
         // D = W − Bᵀ (kept in back[0]); G = D Σ (back[1]); loss = ½ (Σ_kj D_kj G_kj + c).
         let [d, g] = &mut ws.back;
         d.clear();
         d.extend(ws.right[layers].iter().zip(&stats.bt).map(|(a, b)| a - b));
-        g.clear();
         g.resize(hl * h0, 0.0);
-        for k in 0..hl {
-            for i in 0..h0 {
-                let dki = d[k * h0 + i];
-                if dki != 0.0 {
-                    for j in 0..h0 {
-                        g[k * h0 + j] += dki * stats.sxx[i * h0 + j];
-                    }
-                }
-            }
-        }
+        product(g, hl, h0, rm(d, hl, h0), rm(&stats.sxx, h0, h0));
         let loss = 0.5 * (d.iter().zip(g.iter()).map(|(a, b)| a * b).sum::<f64>() + stats.c);
         let Some(grad) = grad else {
             return loss;
@@ -164,25 +145,24 @@ impl DlnLandscape {
             let (hin, hout) = (self.widths[l], self.widths[l + 1]);
             let wl = &w[self.offsets[l]..self.offsets[l + 1]];
             let gl = &mut grad[self.offsets[l]..self.offsets[l + 1]];
-            let r = &ws.right[l]; // hin × h0
-            for k in 0..hout {
-                for i in 0..hin {
-                    gl[k * hin + i] = dot(&m[k * h0..(k + 1) * h0], &r[i * h0..(i + 1) * h0]);
-                }
-            }
+            // ∂L/∂W_l = M right[l]ᵀ  (H_{l+1} × H_l).
+            product(
+                gl,
+                hout,
+                hin,
+                rm(&m, hout, h0),
+                rm(&ws.right[l], hin, h0).transpose(),
+            );
             if l > 0 {
-                next.clear();
+                // M ← W_lᵀ M  (H_l × H_1).
                 next.resize(hin * h0, 0.0);
-                for k in 0..hout {
-                    for i in 0..hin {
-                        let a = wl[k * hin + i];
-                        if a != 0.0 {
-                            for j in 0..h0 {
-                                next[i * h0 + j] += a * m[k * h0 + j];
-                            }
-                        }
-                    }
-                }
+                product(
+                    &mut next,
+                    hin,
+                    h0,
+                    rm(wl, hout, hin).transpose(),
+                    rm(&m, hout, h0),
+                );
                 std::mem::swap(&mut m, &mut next);
             }
         }
@@ -268,6 +248,29 @@ impl DlnLandscape {
         }
         0.5 * total / b as f64
     }
+}
+
+/// A row-major matrix view.
+fn rm(data: &[f64], rows: usize, cols: usize) -> faer::MatRef<'_, f64> {
+    faer::MatRef::from_row_major_slice(&data[..rows * cols], rows, cols)
+}
+
+/// out (rows × cols, row-major) = a · b.
+fn product(
+    out: &mut [f64],
+    rows: usize,
+    cols: usize,
+    a: faer::MatRef<'_, f64>,
+    b: faer::MatRef<'_, f64>,
+) {
+    faer::linalg::matmul::matmul(
+        faer::MatMut::from_row_major_slice_mut(&mut out[..rows * cols], rows, cols),
+        faer::Accum::Replace,
+        a,
+        b,
+        1.0,
+        faer::Par::Seq,
+    );
 }
 
 #[inline]
