@@ -290,7 +290,8 @@ impl Default for VolumeConfig {
 pub enum HessianMethod {
     /// Exact (dense) up to 2500 parameters, Lanczos above.
     Auto,
-    /// Always the dense finite-difference Hessian.
+    /// Always the dense Hessian from d Hessian-vector products (exact on the fast landscapes,
+    /// gradient differences elsewhere).
     Exact,
     /// Always matrix-free: Lanczos, SLQ, Hutchinson.
     Lanczos,

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use serde::Serialize;
 use slt_estimators::calibration::resolve_settings;
 use slt_estimators::chains::{chain_seed, ChainSettings};
-use slt_estimators::hessian::{hessian_spectrum, HessianSettings, HessianSpectrum};
+use slt_estimators::hessian::{hessian_spectrum, HessianSettings, HessianSpectrum, ProductMethod};
 use slt_estimators::ladder::{run_ladder_detailed, LadderSettings};
 use slt_estimators::sampler::ChainRng;
 use slt_estimators::volume::{
@@ -57,6 +57,11 @@ fn hessian_summary(spec: &HessianSpectrum) -> HessianSummary {
         trace: spec.trace,
         trace_err: spec.trace_err,
         method: format!("{:?}", spec.method).to_lowercase(),
+        products: match spec.products {
+            ProductMethod::Exact => "exact",
+            ProductMethod::FiniteDifference => "finite-difference",
+        }
+        .into(),
     }
 }
 
@@ -416,6 +421,24 @@ impl<L: Landscape> Landscape for PrefixLandscape<L> {
 
     fn loss(&self, w: &[f64], batch: Batch<'_>, ws: &mut L::Workspace) -> f64 {
         self.inner.loss(&w[..self.inner.dim()], batch, ws)
+    }
+
+    fn hessian_vector_product(
+        &self,
+        w: &[f64],
+        v: &[f64],
+        batch: Batch<'_>,
+        out: &mut [f64],
+        ws: &mut L::Workspace,
+    ) -> bool {
+        let k = self.inner.dim();
+        let exact = self
+            .inner
+            .hessian_vector_product(&w[..k], &v[..k], batch, &mut out[..k], ws);
+        if exact {
+            out[k..].fill(0.0);
+        }
+        exact
     }
 }
 

@@ -4,13 +4,15 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
 use crate::chains::{run_chains_observed, ChainObserver, ChainSettings};
+use crate::hessian::{dense_hessian, HessianOperator};
 use crate::landscape::{Batch, Landscape};
 use crate::sampler::{ChainRng, Sgld, TemperedPosterior};
 
-/// The largest eigenvalue of the full-batch Hessian at `w`, by power iteration on
-/// finite-difference Hessian-vector products (central differences of the gradient).
+/// The largest eigenvalue of the Hessian over `batch` at `w`, by power iteration on
+/// Hessian-vector products (exact where the landscape has them, else gradient differences:
+/// [`HessianOperator`]).
 ///
-/// Returns 0 for a landscape that is flat to the probe's resolution.
+/// Returns 0 for a landscape that is flat to the probe's resolution (or a non-finite `w`).
 pub fn top_hessian_eigenvalue<L: Landscape>(
     landscape: &L,
     w: &[f64],
@@ -19,35 +21,23 @@ pub fn top_hessian_eigenvalue<L: Landscape>(
     seed: u64,
 ) -> f64 {
     let d = landscape.dim();
+    let Ok(mut op) = HessianOperator::new(landscape, w, batch) else {
+        return 0.0;
+    };
     let mut rng = ChainRng::seed_from_u64(seed);
-    let mut ws = landscape.workspace();
     let mut v: Vec<f64> = (0..d).map(|_| rng.sample(StandardNormal)).collect();
     normalize(&mut v);
-    let scale = 1.0 + w.iter().map(|x| x * x).sum::<f64>().sqrt() / (d as f64).sqrt();
-    let h = 1e-5 * scale;
-    let (mut gp, mut gm, mut wp) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+    let mut hv = vec![0.0; d];
     let mut eig = 0.0;
     for _ in 0..iterations.max(1) {
-        for i in 0..d {
-            wp[i] = w[i] + h * v[i];
-        }
-        landscape.loss_and_grad(&wp, batch, &mut gp, &mut ws);
-        for i in 0..d {
-            wp[i] = w[i] - h * v[i];
-        }
-        landscape.loss_and_grad(&wp, batch, &mut gm, &mut ws);
-        let mut hv: Vec<f64> = gp
-            .iter()
-            .zip(&gm)
-            .map(|(a, b)| (a - b) / (2.0 * h))
-            .collect();
+        op.apply(&v, &mut hv);
         eig = v.iter().zip(&hv).map(|(a, b)| a * b).sum::<f64>();
         let norm = hv.iter().map(|x| x * x).sum::<f64>().sqrt();
         if !(norm > 0.0 && norm.is_finite()) {
             return 0.0;
         }
         normalize(&mut hv);
-        v = hv;
+        std::mem::swap(&mut v, &mut hv);
     }
     eig.max(0.0)
 }
@@ -143,8 +133,9 @@ impl LandscapeProbe {
     }
 }
 
-/// Probes the landscape at `center` on the points `batch`: the full Hessian from central differences of
-/// gradients (symmetrized), its eigen-decomposition (faer), and the posterior's extent along each eigenvector.
+/// Probes the landscape at `center` on the points `batch`: the full Hessian ([`dense_hessian`]: exact
+/// products where the landscape has them, gradient differences otherwise), its eigen-decomposition
+/// (faer), and the posterior's extent along each eigenvector.
 pub fn probe_landscape<L: Landscape>(
     landscape: &L,
     center: &[f64],
@@ -153,35 +144,9 @@ pub fn probe_landscape<L: Landscape>(
     max_extent: f64,
 ) -> crate::Result<LandscapeProbe> {
     let d = landscape.dim();
+    let (hess, _) = dense_hessian(landscape, center, batch)?;
     let mut ws = landscape.workspace();
-    let scale = 1.0 + center.iter().map(|x| x * x).sum::<f64>().sqrt() / (d as f64).sqrt();
-    let h = 1e-5 * scale;
-    let (mut gp, mut gm) = (vec![0.0; d], vec![0.0; d]);
     let mut point = center.to_vec();
-    let mut hess = faer::Mat::<f64>::zeros(d, d);
-    for j in 0..d {
-        point[j] = center[j] + h;
-        landscape.loss_and_grad(&point, batch, &mut gp, &mut ws);
-        point[j] = center[j] - h;
-        landscape.loss_and_grad(&point, batch, &mut gm, &mut ws);
-        point[j] = center[j];
-        for i in 0..d {
-            hess[(i, j)] = (gp[i] - gm[i]) / (2.0 * h);
-        }
-    }
-    for j in 0..d {
-        for i in 0..j {
-            let v = 0.5 * (hess[(i, j)] + hess[(j, i)]);
-            hess[(i, j)] = v;
-            hess[(j, i)] = v;
-        }
-    }
-    if (0..d).any(|j| (0..d).any(|i| !hess[(i, j)].is_finite())) {
-        return Err(crate::Error::Numerical {
-            what: "landscape probe",
-            why: "the Hessian at w* is not finite".into(),
-        });
-    }
     let eig = hess
         .self_adjoint_eigen(faer::Side::Lower)
         .map_err(|e| crate::Error::Numerical {

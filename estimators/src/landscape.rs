@@ -38,6 +38,20 @@ pub trait Landscape: Sync {
 
     /// The average loss over `batch` at `w`.
     fn loss(&self, w: &[f64], batch: Batch<'_>, ws: &mut Self::Workspace) -> f64;
+
+    /// The exact Hessian-vector product `out = ∇²L(w) v` over `batch` (forward-mode tangents, i.e.
+    /// dual numbers, carried through the landscape's backward pass). Returns `false`, leaving `out`
+    /// untouched, when the landscape has no exact product; callers then difference gradients.
+    fn hessian_vector_product(
+        &self,
+        _w: &[f64],
+        _v: &[f64],
+        _batch: Batch<'_>,
+        _out: &mut [f64],
+        _ws: &mut Self::Workspace,
+    ) -> bool {
+        false
+    }
 }
 
 /// The full-batch loss at `w`, with a temporary workspace (for one-off evaluations, not for loops).

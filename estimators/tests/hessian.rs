@@ -116,7 +116,8 @@ fn dense_spectrum_is_exact_on_quadratics() {
         "{:?}",
         s.eigenvalues
     );
-    let h = dense_hessian(&p, &[0.0, 0.0], Batch::Full).unwrap();
+    let (h, products) = dense_hessian(&p, &[0.0, 0.0], Batch::Full).unwrap();
+    assert_eq!(products, slt_estimators::hessian::ProductMethod::Exact);
     assert!(h[(0, 1)].abs() < 1e-9 && h[(1, 0)].abs() < 1e-9);
 
     let p = Potential::new(&[vec![2, 0], vec![0, 4]]).unwrap();

@@ -2,6 +2,8 @@
 
 use slt_estimators::{Batch, Landscape};
 
+use super::tangent::LayeredNet;
+
 /// A deep linear network f(x) = W_L ⋯ W_1 x on a fixed data set, with loss ½‖y − f(x)‖² averaged over points.
 ///
 /// Parameters are the layers' weights, flat and in order: W_1 (H_2 × H_1, row-major), W_2, …
@@ -168,6 +170,124 @@ impl DlnLandscape {
         }
         ws.back = [next, m];
         loss
+    }
+
+    /// `out = ∇²L(w) v` of the full-batch loss from the second moments: the tangent (dual part) of
+    /// every product in [`Self::full_batch`]'s forward and backward pass.
+    ///
+    /// # Shapes
+    /// right[l], ṙight[l]: H_{l+1} × H_1; D, G = D Σ, M and their tangents: H_{L+1} × H_1, M shrinking
+    /// to H_{l+1} × H_1 as it moves back.
+    fn full_batch_hvp(&self, stats: &FullBatchStats, w: &[f64], v: &[f64], out: &mut [f64]) {
+        let h0 = self.widths[0];
+        let layers = self.layers();
+        let layer =
+            |p: &[f64], l: usize| -> Vec<f64> { p[self.offsets[l]..self.offsets[l + 1]].to_vec() };
+        // right[l+1] = W_l right[l];  ṙ[l+1] = Ẇ_l right[l] + W_l ṙ[l]  (ṙ[0] = 0).
+        let mut right = vec![vec![0.0; h0 * h0]];
+        let mut dright = vec![vec![0.0; h0 * h0]];
+        for j in 0..h0 {
+            right[0][j * h0 + j] = 1.0;
+        }
+        for l in 0..layers {
+            let (hin, hout) = (self.widths[l], self.widths[l + 1]);
+            let (wl, vl) = (layer(w, l), layer(v, l));
+            let mut next = vec![0.0; hout * h0];
+            product(
+                &mut next,
+                hout,
+                h0,
+                rm(&wl, hout, hin),
+                rm(&right[l], hin, h0),
+            );
+            let mut dnext = vec![0.0; hout * h0];
+            product(
+                &mut dnext,
+                hout,
+                h0,
+                rm(&vl, hout, hin),
+                rm(&right[l], hin, h0),
+            );
+            let mut tmp = vec![0.0; hout * h0];
+            product(
+                &mut tmp,
+                hout,
+                h0,
+                rm(&wl, hout, hin),
+                rm(&dright[l], hin, h0),
+            );
+            dnext.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+            right.push(next);
+            dright.push(dnext);
+        }
+        let hl = self.widths[layers];
+        // G = (right[L] − Bᵀ) Σ;  Ġ = ṙ[L] Σ.
+        let d: Vec<f64> = right[layers]
+            .iter()
+            .zip(&stats.bt)
+            .map(|(a, b)| a - b)
+            .collect();
+        let (mut m, mut dm) = (vec![0.0; hl * h0], vec![0.0; hl * h0]);
+        product(&mut m, hl, h0, rm(&d, hl, h0), rm(&stats.sxx, h0, h0));
+        product(
+            &mut dm,
+            hl,
+            h0,
+            rm(&dright[layers], hl, h0),
+            rm(&stats.sxx, h0, h0),
+        );
+        for l in (0..layers).rev() {
+            let (hin, hout) = (self.widths[l], self.widths[l + 1]);
+            let (wl, vl) = (layer(w, l), layer(v, l));
+            // ∂L/∂W_l = M right[l]ᵀ, tangent Ṁ right[l]ᵀ + M ṙ[l]ᵀ.
+            let o = &mut out[self.offsets[l]..self.offsets[l + 1]];
+            product(
+                o,
+                hout,
+                hin,
+                rm(&dm, hout, h0),
+                rm(&right[l], hin, h0).transpose(),
+            );
+            let mut tmp = vec![0.0; hout * hin];
+            product(
+                &mut tmp,
+                hout,
+                hin,
+                rm(&m, hout, h0),
+                rm(&dright[l], hin, h0).transpose(),
+            );
+            o.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+            if l > 0 {
+                // M ← W_lᵀ M, tangent Ẇ_lᵀ M + W_lᵀ Ṁ.
+                let mut next = vec![0.0; hin * h0];
+                product(
+                    &mut next,
+                    hin,
+                    h0,
+                    rm(&wl, hout, hin).transpose(),
+                    rm(&m, hout, h0),
+                );
+                let mut dnext = vec![0.0; hin * h0];
+                product(
+                    &mut dnext,
+                    hin,
+                    h0,
+                    rm(&vl, hout, hin).transpose(),
+                    rm(&m, hout, h0),
+                );
+                let mut tmp = vec![0.0; hin * h0];
+                product(
+                    &mut tmp,
+                    hin,
+                    h0,
+                    rm(&wl, hout, hin).transpose(),
+                    rm(&dm, hout, h0),
+                );
+                dnext.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+                m = next;
+                dm = dnext;
+            }
+        }
     }
 
     /// The layer widths H_1 … H_{L+1}.
@@ -354,5 +474,31 @@ impl Landscape for DlnLandscape {
         }
         let b = self.forward(w, batch, ws);
         self.residual_loss(batch, b, ws, false)
+    }
+
+    /// Exact: tangents through the second-moment backward pass on the full batch, through the
+    /// per-point one ([`LayeredNet`]) on a minibatch.
+    fn hessian_vector_product(
+        &self,
+        w: &[f64],
+        v: &[f64],
+        batch: Batch<'_>,
+        out: &mut [f64],
+        _ws: &mut DlnWorkspace,
+    ) -> bool {
+        if let (Batch::Full, Some(stats)) = (batch, &self.full) {
+            self.full_batch_hvp(stats, w, v, out);
+        } else {
+            LayeredNet {
+                widths: &self.widths,
+                offsets: &self.offsets,
+                biases: false,
+                relu: false,
+                inputs: &self.inputs,
+                targets: &self.targets,
+            }
+            .hessian_vector_product(w, v, batch, out);
+        }
+        true
     }
 }

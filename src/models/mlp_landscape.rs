@@ -4,6 +4,8 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use slt_estimators::{Batch, Landscape};
 
+use super::tangent::LayeredNet;
+
 /// The floating-point type the fast MLP computes in (parameters and gradients are f64 at the
 /// interface either way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -364,5 +366,26 @@ impl Landscape for MlpLandscape {
 
     fn loss(&self, w: &[f64], batch: Batch<'_>, ws: &mut MlpWorkspace) -> f64 {
         self.eval(w, batch, None, ws)
+    }
+
+    /// Exact, in f64 whatever the precision: tangents through the backward pass ([`LayeredNet`]).
+    fn hessian_vector_product(
+        &self,
+        w: &[f64],
+        v: &[f64],
+        batch: Batch<'_>,
+        out: &mut [f64],
+        _ws: &mut MlpWorkspace,
+    ) -> bool {
+        LayeredNet {
+            widths: &self.widths,
+            offsets: &self.offsets,
+            biases: true,
+            relu: true,
+            inputs: &self.inputs,
+            targets: &self.targets,
+        }
+        .hessian_vector_product(w, v, batch, out);
+        true
     }
 }

@@ -3,6 +3,7 @@
 mod dln_landscape;
 pub mod mlp_landscape;
 pub mod nets;
+mod tangent;
 mod tms_landscape;
 
 pub use dln_landscape::{DlnLandscape, DlnWorkspace};
@@ -335,5 +336,16 @@ impl Landscape for FastLandscape {
 
     fn loss(&self, w: &[f64], batch: Batch<'_>, ws: &mut FastWorkspace) -> f64 {
         dispatch!(self, ws, l, s => l.loss(w, batch, s))
+    }
+
+    fn hessian_vector_product(
+        &self,
+        w: &[f64],
+        v: &[f64],
+        batch: Batch<'_>,
+        out: &mut [f64],
+        ws: &mut FastWorkspace,
+    ) -> bool {
+        dispatch!(self, ws, l, s => l.hessian_vector_product(w, v, batch, out, s))
     }
 }

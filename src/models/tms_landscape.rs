@@ -98,6 +98,75 @@ impl TmsLandscape {
         }
         0.5 * total * scale
     }
+
+    /// `out = ∇²L(w) v`: the tangent (dual part) of every line of [`Self::eval`]'s backward pass,
+    /// with parameters w + ε v. ReLU passes tangents through its mask (zero second derivative off
+    /// the kink).
+    fn hessian_times(&self, w: &[f64], v: &[f64], batch: Batch<'_>, out: &mut [f64]) {
+        let (f, hd) = (self.features, self.hidden);
+        let (wm, _) = w.split_at(hd * f);
+        let (vm, vb) = v.split_at(hd * f);
+        let b = &w[hd * f..];
+        let count = match batch {
+            Batch::Full => self.n,
+            Batch::Indices(ix) => ix.len(),
+        };
+        out.fill(0.0);
+        let scale = 1.0 / count as f64;
+        let (mut h, mut dh) = (vec![0.0; hd], vec![0.0; hd]);
+        let (mut g, mut dg) = (vec![0.0; f], vec![0.0; f]);
+        let (mut back, mut dback) = (vec![0.0; hd], vec![0.0; hd]);
+        for r in 0..count {
+            let i = match batch {
+                Batch::Full => r,
+                Batch::Indices(ix) => ix[r],
+            };
+            let x = &self.inputs[i * f..(i + 1) * f];
+            // h = W x, ḣ = Ẇ x.
+            for k in 0..hd {
+                h[k] = dot(&wm[k * f..(k + 1) * f], x);
+                dh[k] = dot(&vm[k * f..(k + 1) * f], x);
+            }
+            // z_j = b_j + Σ_k W_kj h_k, ż_j = ḃ_j + Σ_k (Ẇ_kj h_k + W_kj ḣ_k); g = ∂ℓ/∂z.
+            for j in 0..f {
+                let z: f64 = b[j] + (0..hd).map(|k| wm[k * f + j] * h[k]).sum::<f64>();
+                let dz: f64 = vb[j]
+                    + (0..hd)
+                        .map(|k| vm[k * f + j] * h[k] + wm[k * f + j] * dh[k])
+                        .sum::<f64>();
+                if z > 0.0 {
+                    g[j] = (z - x[j]) * scale;
+                    dg[j] = dz * scale;
+                } else {
+                    g[j] = 0.0;
+                    dg[j] = 0.0;
+                }
+            }
+            let (ow, ob) = out.split_at_mut(hd * f);
+            back.fill(0.0);
+            dback.fill(0.0);
+            for j in 0..f {
+                ob[j] += dg[j];
+                for k in 0..hd {
+                    // ∇W_kj += h_k g_j;  back_k += W_kj g_j  (and their tangents).
+                    ow[k * f + j] += dh[k] * g[j] + h[k] * dg[j];
+                    back[k] += wm[k * f + j] * g[j];
+                    dback[k] += vm[k * f + j] * g[j] + wm[k * f + j] * dg[j];
+                }
+            }
+            for k in 0..hd {
+                // ∇W_kj += back_k x_j.
+                for (o, &xj) in ow[k * f..(k + 1) * f].iter_mut().zip(x) {
+                    *o += dback[k] * xj;
+                }
+            }
+        }
+    }
+}
+
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl Landscape for TmsLandscape {
@@ -131,5 +200,17 @@ impl Landscape for TmsLandscape {
 
     fn loss(&self, w: &[f64], batch: Batch<'_>, ws: &mut TmsWorkspace) -> f64 {
         self.eval(w, batch, None, ws)
+    }
+
+    fn hessian_vector_product(
+        &self,
+        w: &[f64],
+        v: &[f64],
+        batch: Batch<'_>,
+        out: &mut [f64],
+        _ws: &mut TmsWorkspace,
+    ) -> bool {
+        self.hessian_times(w, v, batch, out);
+        true
     }
 }

@@ -164,6 +164,9 @@ pub struct HessianSummary {
     pub trace_err: f64,
     /// "dense" or "lanczos".
     pub method: String,
+    /// How the Hessian-vector products were computed: "exact" (tangents through the fast
+    /// landscape's backward pass) or "finite-difference" (gradient differences).
+    pub products: String,
 }
 
 /// The known answer block of summary.json.
