@@ -743,10 +743,14 @@ fn plot_trace(
 }
 
 /// How far below w* the full-batch loss goes along the gradient, in units of 1/nβ: with g = ∇L(w*)
-/// and the curvature h = gᵀHg/|g|² (a finite-difference Hessian-vector product), a quadratic model
+/// and the curvature h = gᵀHg/|g|² (one Hessian-vector product), a quadratic model
 /// puts the minimum along −g at nβ |g|² / (2h) below L(w*) (at nβ |g| · 1 when the curvature is not
 /// positive). Above 1 the chains see a slope, not a basin. `None` when the gradient vanishes.
-fn gradient_drop<L: Landscape>(landscape: &L, center: &[f64], nbeta: f64) -> Option<f64> {
+pub(crate) fn gradient_drop<L: Landscape>(
+    landscape: &L,
+    center: &[f64],
+    nbeta: f64,
+) -> Option<f64> {
     let mut g = vec![0.0; center.len()];
     landscape.loss_and_grad(
         center,

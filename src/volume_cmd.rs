@@ -165,6 +165,20 @@ pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
     };
     let grid = EpsGrid::new(vc.eps.from, vc.eps.to, vc.eps.points)?;
     let start = Instant::now();
+    let mut warnings = Vec::new();
+    // Loss units (nβ = 1): how far the loss falls below L(w*) along the gradient.
+    if let Some(drop) = crate::pipeline::gradient_drop(&landscape, &center, 1.0) {
+        if drop > 0.1 * grid.from {
+            warnings.push(format!(
+                "w* is not a minimum at the resolution of the smallest threshold: the loss falls about {drop:.2e} below L(w*) along the gradient (smallest ε = {:.2e}); ln V at ε below about {:.1e} counts that lower region, so its slope there is not the basin's (train longer, or on the full batch)",
+                grid.from,
+                10.0 * drop
+            ));
+        }
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     let wants = |m: VolumeMethodName| vc.methods.contains(&m);
     let mut rng = ChainRng::seed_from_u64(chain_seed(config.seed, 0x501));
     let mut direct: Vec<VolumeCurve> = Vec::new();
@@ -228,6 +242,7 @@ pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
         slope: BTreeMap::new(),
         divergence,
         notes: BTreeMap::new(),
+        warnings,
     };
     for c in &curves {
         let m = c.method.name().to_string();

@@ -335,6 +335,27 @@ fn volume_flags_the_hessian_where_the_model_is_singular() {
     );
 }
 
+/// A volume measured at a point training has not finished is warned about (the loss still falls
+/// along the gradient by more than the smallest threshold); the twin, the teacher's minimal true
+/// point, is not.
+#[test]
+fn volume_warns_when_w_star_is_not_a_minimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "name = \"vw\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 2]\n[data]\nn = 500\nteacher_rank = 1\n[volume]\neps = { from = 1e-4, to = 1e-1, points = 4 }\nmethods = [\"hessian\"]\n";
+    let trained = format!("{base}[train]\nsteps = 5\nlr = 1e-3\nbatch = 100\ncheckpoints = 1\n");
+    let (_, early) = run_ok(dir.path(), "run", &trained, "early");
+    let warnings = early["volume"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("not a minimum")),
+        "{warnings:?}"
+    );
+    let (_, minimal) = run_ok(dir.path(), "volume", base, "minimal");
+    assert!(minimal["volume"]["warnings"].as_array().unwrap().is_empty());
+    assert_eq!(minimal["hessian"]["products"], "exact");
+}
+
 #[test]
 fn volume_bad_input_is_named() {
     rejects(

@@ -147,6 +147,10 @@ pub struct VolumeSummary {
     pub divergence: Vec<slt_estimators::volume::VolumeDivergence>,
     /// Caveats per method.
     pub notes: std::collections::BTreeMap<String, Vec<String>>,
+    /// Warnings about the measured point itself (also printed), e.g. w* not being a minimum at the
+    /// resolution of the smallest threshold.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// The Hessian block of summary.json.
