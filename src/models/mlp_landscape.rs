@@ -1,4 +1,5 @@
-//! The MLP's fast landscape: ReLU hidden layers with biases, hand-written forward and backward passes.
+//! The MLP's fast landscape: ReLU hidden layers with biases, a squared-error or softmax cross-entropy
+//! head, hand-written forward and backward passes.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -15,7 +16,20 @@ pub enum Precision {
     F32,
 }
 
-/// An MLP regression landscape, loss ½‖y − f(x)‖² averaged over points.
+/// The loss on the network's output f(x), per point (averaged over points).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Head {
+    /// ½‖f(x) − y‖²: regression (the Gaussian negative log-likelihood up to a constant).
+    #[default]
+    Mse,
+    /// KL(y ‖ softmax(f(x))) = Σ_c y_c (ln y_c − log softmax(f(x))_c), y a distribution over the
+    /// outputs: the cross-entropy (negative log-likelihood) for one-hot labels, and the KL divergence
+    /// from a target distribution (a reference network's predictions) otherwise.
+    SoftmaxCrossEntropy,
+}
+
+/// An MLP landscape, loss ½‖y − f(x)‖² (regression) or softmax cross-entropy (classification)
+/// averaged over points.
 ///
 /// Parameters, flat and per layer in order: W_l (H_{l+1} × H_l, row-major), then b_l (H_{l+1}).
 #[derive(Debug, Clone)]
@@ -26,6 +40,9 @@ pub struct MlpLandscape {
     n: usize,
     offsets: Vec<usize>,
     precision: Precision,
+    head: Head,
+    /// Cross-entropy head: Σ_c y_c ln y_c per point (0 for one-hot labels), so the loss is a KL divergence.
+    neg_entropy: Vec<f64>,
 }
 
 /// Points per matrix product: bounds the workspace whatever the batch.
@@ -121,7 +138,69 @@ impl MlpLandscape {
             n,
             offsets,
             precision: Precision::F64,
+            head: Head::Mse,
+            neg_entropy: Vec::new(),
         }
+    }
+
+    /// A classifier's landscape: softmax cross-entropy of the outputs against `targets`, one
+    /// distribution over the H_{L+1} outputs per point (one-hot labels: the cross-entropy; the
+    /// predictions of a reference network: the KL divergence from them, 0 at that network).
+    pub fn classifier(widths: &[usize], inputs: Vec<f64>, targets: Vec<f64>) -> Self {
+        let mut l = Self::new(widths, inputs, targets);
+        l.head = Head::SoftmaxCrossEntropy;
+        l.neg_entropy = l
+            .targets
+            .chunks_exact(widths[widths.len() - 1])
+            .map(|y| y.iter().filter(|&&v| v > 0.0).map(|&v| v * v.ln()).sum())
+            .collect();
+        l
+    }
+
+    /// The loss on the output.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// The outputs f(w; x) (logits for a classifier) at every data point, n × H_{L+1} row-major, in f64.
+    pub fn outputs(&self, w: &[f64]) -> Vec<f64> {
+        let last = self.widths.len() - 1;
+        let hl = self.widths[last];
+        let mut ws = Buffers::<f64>::new(&self.widths, self.dim(), false);
+        let mut out = Vec::with_capacity(self.n * hl);
+        let mut start = 0;
+        while start < self.n {
+            let rows = CHUNK.min(self.n - start);
+            self.eval_chunk(w, Batch::Full, start, rows, 1.0, None, &mut ws);
+            out.extend_from_slice(&ws.acts[last][..rows * hl]);
+            start += rows;
+        }
+        out
+    }
+
+    /// The fraction of points whose largest output is their target's largest entry (a classifier's
+    /// accuracy; ties go to the first index).
+    pub fn accuracy(&self, w: &[f64]) -> f64 {
+        let hl = self.widths[self.widths.len() - 1];
+        let argmax = |v: &[f64]| {
+            v.iter()
+                .enumerate()
+                .fold((0, f64::NEG_INFINITY), |(bi, bv), (i, &x)| {
+                    if x > bv {
+                        (i, x)
+                    } else {
+                        (bi, bv)
+                    }
+                })
+                .0
+        };
+        let correct = self
+            .outputs(w)
+            .chunks_exact(hl)
+            .zip(self.targets.chunks_exact(hl))
+            .filter(|(f, y)| argmax(f) == argmax(y))
+            .count();
+        correct as f64 / self.n.max(1) as f64
     }
 
     /// The same landscape computing in `precision`.
@@ -206,11 +285,11 @@ impl MlpLandscape {
             total += self.eval_chunk(w, batch, start, rows, T::of(scale), grad.as_deref_mut(), ws);
             start += rows;
         }
-        0.5 * total * scale
+        total * scale
     }
 
-    /// Σ‖f(x) − y‖² over the batch's points `start..start + rows` (summed in f64); adds `scale` ×
-    /// the gradient of ½ of it into `grad`.
+    /// The summed loss of the batch's points `start..start + rows` (in f64): Σ ½‖f(x) − y‖², or
+    /// Σ KL(y ‖ softmax f(x)); adds `scale` × its gradient into `grad`.
     #[allow(clippy::too_many_arguments)]
     fn eval_chunk<T: Real>(
         &self,
@@ -270,16 +349,43 @@ impl MlpLandscape {
                 }
             }
         }
-        // Output error E_L = (A_L − Y) · scale  (rows × H_{L+1}).
+        // Output error E_L = ∂(loss)/∂A_L · scale  (rows × H_{L+1}).
         let mut total = 0.0;
-        for ((e, &a), &y) in ws.errs[layers][..rows * hl]
-            .iter_mut()
-            .zip(&ws.acts[layers][..rows * hl])
-            .zip(&ws.y[..rows * hl])
-        {
-            let diff = a - y;
-            total += diff.to() * diff.to();
-            *e = diff * scale;
+        match self.head {
+            Head::Mse => {
+                // ½ Σ (A_L − Y)², error (A_L − Y) · scale.
+                for ((e, &a), &y) in ws.errs[layers][..rows * hl]
+                    .iter_mut()
+                    .zip(&ws.acts[layers][..rows * hl])
+                    .zip(&ws.y[..rows * hl])
+                {
+                    let diff = a - y;
+                    total += diff.to() * diff.to();
+                    *e = diff * scale;
+                }
+                total *= 0.5;
+            }
+            Head::SoftmaxCrossEntropy => {
+                // Per row: Σ_c y_c (lse − z_c) + Σ_c y_c ln y_c, error (softmax(z) − y) · scale; the
+                // softmax in f64 (max-shifted) whatever T is.
+                let s = scale.to();
+                for r in 0..rows {
+                    total += self.neg_entropy[match batch {
+                        Batch::Full => start + r,
+                        Batch::Indices(ix) => ix[start + r],
+                    }];
+                    let z = &ws.acts[layers][r * hl..(r + 1) * hl];
+                    let y = &ws.y[r * hl..(r + 1) * hl];
+                    let e = &mut ws.errs[layers][r * hl..(r + 1) * hl];
+                    let m = z.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.to()));
+                    let lse = m + z.iter().map(|v| (v.to() - m).exp()).sum::<f64>().ln();
+                    for ((ec, &zc), &yc) in e.iter_mut().zip(z).zip(y) {
+                        let (zc, yc) = (zc.to(), yc.to());
+                        total += yc * (lse - zc);
+                        *ec = T::of(((zc - lse).exp() - yc) * s);
+                    }
+                }
+            }
         }
         let Some(g) = grad else {
             return total;
