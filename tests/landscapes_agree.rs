@@ -220,10 +220,39 @@ fn modadd_cross_entropy_landscape_matches_burn() {
         let gap = compare(&p, &random_point(d, 0.8, seed));
         assert!(gap < 1e-4, "relative gap {gap}");
     }
-    // The twin: the same network read by the squared-error head (the MLP's) disagrees with burn's
-    // cross-entropy, so the comparison can fail.
     let data = p.train.clone().unwrap();
     let widths = [22, 6, 11];
+    // One-hot inputs take the sparse first layer; the same inputs made dense (zeros → 1e-300) take
+    // the matrix product, and agree.
+    let sparse =
+        slt::models::MlpLandscape::classifier(&widths, data.inputs.clone(), data.targets.clone());
+    let dense_inputs: Vec<f64> = data
+        .inputs
+        .iter()
+        .map(|&x| if x == 0.0 { 1e-300 } else { x })
+        .collect();
+    let dense = slt::models::MlpLandscape::classifier(&widths, dense_inputs, data.targets.clone());
+    let w = random_point(d, 0.8, 5);
+    let (mut gs, mut gd) = (vec![0.0; d], vec![0.0; d]);
+    let ls = sparse.loss_and_grad(
+        &w,
+        Batch::Indices(&[3, 3, 70, 0]),
+        &mut gs,
+        &mut sparse.workspace(),
+    );
+    let ld = dense.loss_and_grad(
+        &w,
+        Batch::Indices(&[3, 3, 70, 0]),
+        &mut gd,
+        &mut dense.workspace(),
+    );
+    assert!((ls - ld).abs() <= 1e-12 * ld, "{ls} {ld}");
+    assert!(gs
+        .iter()
+        .zip(&gd)
+        .all(|(a, b)| (a - b).abs() <= 1e-12 * (1.0 + b.abs())));
+    // The twin: the same network read by the squared-error head (the MLP's) disagrees with burn's
+    // cross-entropy, so the comparison can fail.
     let mse = slt::models::MlpLandscape::new(&widths, data.inputs.clone(), data.targets.clone());
     let burn = BurnLandscape::new(p.shape.clone().unwrap(), data);
     let w = random_point(d, 0.8, 9);

@@ -43,6 +43,43 @@ pub struct MlpLandscape {
     head: Head,
     /// Cross-entropy head: Σ_c y_c ln y_c per point (0 for one-hot labels), so the loss is a KL divergence.
     neg_entropy: Vec<f64>,
+    /// The inputs' nonzeros, where at most [`SPARSE_DENSITY`] of them are nonzero (one-hot inputs):
+    /// the first layer then reads and writes only their columns of W_1.
+    sparse: Option<SparseRows>,
+}
+
+/// Inputs with at most this fraction of nonzero entries are kept sparse for the first layer.
+const SPARSE_DENSITY: f64 = 0.1;
+
+/// Compressed rows of the inputs: point i's nonzeros are `index[start[i]..start[i + 1]]` with `value`s.
+#[derive(Debug, Clone)]
+struct SparseRows {
+    start: Vec<usize>,
+    index: Vec<usize>,
+    value: Vec<f64>,
+}
+
+impl SparseRows {
+    /// The nonzeros of row-major `inputs` (rows of `width`), if few enough.
+    fn of(inputs: &[f64], width: usize) -> Option<Self> {
+        let nonzero = inputs.iter().filter(|&&x| x != 0.0).count();
+        if inputs.is_empty() || nonzero as f64 > SPARSE_DENSITY * inputs.len() as f64 {
+            return None;
+        }
+        let mut rows = SparseRows {
+            start: vec![0],
+            index: Vec::with_capacity(nonzero),
+            value: Vec::with_capacity(nonzero),
+        };
+        for row in inputs.chunks_exact(width) {
+            for (k, &x) in row.iter().enumerate().filter(|(_, &x)| x != 0.0) {
+                rows.index.push(k);
+                rows.value.push(x);
+            }
+            rows.start.push(rows.index.len());
+        }
+        Some(rows)
+    }
 }
 
 /// Points per matrix product: bounds the workspace whatever the batch.
@@ -132,6 +169,7 @@ impl MlpLandscape {
             offsets.push(offsets[l] + widths[l] * widths[l + 1] + widths[l + 1]);
         }
         Self {
+            sparse: SparseRows::of(&inputs, widths[0]),
             widths: widths.to_vec(),
             inputs,
             targets,
@@ -303,17 +341,20 @@ impl MlpLandscape {
     ) -> f64 {
         let layers = self.widths.len() - 1;
         let (h0, hl) = (self.widths[0], self.widths[layers]);
-        // Gather the chunk: acts[0] (rows × H_1), targets (rows × H_{L+1}).
+        let point = |r: usize| match batch {
+            Batch::Full => start + r,
+            Batch::Indices(ix) => ix[start + r],
+        };
+        // Gather the chunk: acts[0] (rows × H_1; not with sparse inputs), targets (rows × H_{L+1}).
         for r in 0..rows {
-            let i = match batch {
-                Batch::Full => start + r,
-                Batch::Indices(ix) => ix[start + r],
-            };
-            for (a, &x) in ws.acts[0][r * h0..(r + 1) * h0]
-                .iter_mut()
-                .zip(&self.inputs[i * h0..(i + 1) * h0])
-            {
-                *a = T::of(x);
+            let i = point(r);
+            if self.sparse.is_none() {
+                for (a, &x) in ws.acts[0][r * h0..(r + 1) * h0]
+                    .iter_mut()
+                    .zip(&self.inputs[i * h0..(i + 1) * h0])
+                {
+                    *a = T::of(x);
+                }
             }
             for (a, &y) in ws.y[r * hl..(r + 1) * hl]
                 .iter_mut()
@@ -328,17 +369,37 @@ impl MlpLandscape {
             let p = &w[self.offsets[l]..self.offsets[l + 1]];
             let (wm, b) = p.split_at(hin * hout);
             let (prev, next) = ws.acts.split_at_mut(l + 1);
-            let a_in = MatRef::from_row_major_slice(&prev[l][..rows * hin], rows, hin);
-            let w_l = MatRef::from_row_major_slice(wm, hout, hin);
             let out = &mut next[0][..rows * hout];
-            matmul(
-                MatMut::from_row_major_slice_mut(out, rows, hout),
-                Accum::Replace,
-                a_in,
-                w_l.transpose(),
-                T::ONE,
-                Par::Seq,
-            );
+            match (&self.sparse, l) {
+                (Some(sp), 0) => {
+                    // Z = X W_1ᵀ over the nonzeros of each row: column k of W_1 times x_k.
+                    for (r, row) in out.chunks_exact_mut(hout).enumerate() {
+                        row.fill(T::ZERO);
+                        let i = point(r);
+                        for (&k, &x) in sp.index[sp.start[i]..sp.start[i + 1]]
+                            .iter()
+                            .zip(&sp.value[sp.start[i]..sp.start[i + 1]])
+                        {
+                            let x = T::of(x);
+                            for (o, z) in row.iter_mut().enumerate() {
+                                *z += wm[o * hin + k] * x;
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    let a_in = MatRef::from_row_major_slice(&prev[l][..rows * hin], rows, hin);
+                    let w_l = MatRef::from_row_major_slice(wm, hout, hin);
+                    matmul(
+                        MatMut::from_row_major_slice_mut(out, rows, hout),
+                        Accum::Replace,
+                        a_in,
+                        w_l.transpose(),
+                        T::ONE,
+                        Par::Seq,
+                    );
+                }
+            }
             let relu = l + 1 < layers;
             for row in out.chunks_exact_mut(hout) {
                 for (z, &bk) in row.iter_mut().zip(b) {
@@ -401,14 +462,31 @@ impl MlpLandscape {
             let e_out = &hi[0][..rows * hout];
             let e_out_m = MatRef::from_row_major_slice(e_out, rows, hout);
             let a_in = &ws.acts[l][..rows * hin];
-            matmul(
-                MatMut::from_row_major_slice_mut(gw, hout, hin),
-                Accum::Add,
-                e_out_m.transpose(),
-                MatRef::from_row_major_slice(a_in, rows, hin),
-                T::ONE,
-                Par::Seq,
-            );
+            match (&self.sparse, l) {
+                (Some(sp), 0) => {
+                    // ∇W_1 += E_1ᵀ X over the nonzeros: column k gets x_k · (row's error).
+                    for (r, e_row) in e_out.chunks_exact(hout).enumerate() {
+                        let i = point(r);
+                        for (&k, &x) in sp.index[sp.start[i]..sp.start[i + 1]]
+                            .iter()
+                            .zip(&sp.value[sp.start[i]..sp.start[i + 1]])
+                        {
+                            let x = T::of(x);
+                            for (o, &e) in e_row.iter().enumerate() {
+                                gw[o * hin + k] += e * x;
+                            }
+                        }
+                    }
+                }
+                _ => matmul(
+                    MatMut::from_row_major_slice_mut(gw, hout, hin),
+                    Accum::Add,
+                    e_out_m.transpose(),
+                    MatRef::from_row_major_slice(a_in, rows, hin),
+                    T::ONE,
+                    Par::Seq,
+                ),
+            }
             for row in e_out.chunks_exact(hout) {
                 for (gbk, &e) in gb.iter_mut().zip(row) {
                     *gbk += e;
