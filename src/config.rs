@@ -220,7 +220,8 @@ pub struct VolumeConfig {
     #[serde(default)]
     pub precondition: bool,
     /// Which loss defines the basin: "train" (default) or "behavioural" (the mean squared distance
-    /// of the outputs, or of layer `layer`'s activations, from w*'s on the training inputs).
+    /// of the outputs, or of layer `layer`'s activations, from w*'s on the training inputs; for
+    /// modadd's output the KL divergence of its predicted class distribution from w*'s).
     #[serde(default)]
     pub loss: BasinLoss,
     /// With loss = "behavioural": compare the activations after this many layers (1 … layers;
@@ -236,7 +237,8 @@ pub enum BasinLoss {
     /// The training loss L_n(w) − L_n(w*).
     #[default]
     Train,
-    /// ½ mean‖f(w; x) − f(w*; x)‖² over the training inputs: do nearby parameters compute the same thing?
+    /// ½ mean‖f(w; x) − f(w*; x)‖² over the training inputs (a classifier's output: mean
+    /// KL(p_{w*}(·|x) ‖ p_w(·|x))): do nearby parameters compute the same thing?
     Behavioural,
 }
 
@@ -353,6 +355,14 @@ pub enum ModelConfig {
         /// Input, hidden…, output widths (at least 3).
         widths: Vec<usize>,
     },
+    /// Modular addition: a ReLU MLP classifies (a + b) mod p from one-hot(a) ++ one-hot(b) (2p
+    /// inputs) into p logits, trained by cross-entropy on a seeded split of all p² pairs.
+    Modadd {
+        /// The modulus p (at least 2, at most 256).
+        modulus: usize,
+        /// Hidden widths (at least one layer; every width at least 1).
+        hidden: Vec<usize>,
+    },
     /// An analytic potential K(w) = Σ_m Π_j w_j^(e_mj).
     Potential {
         /// One exponent list per monomial, one even exponent per coordinate.
@@ -367,7 +377,23 @@ impl ModelConfig {
             ModelConfig::Dln { .. } => "dln",
             ModelConfig::Tms { .. } => "tms",
             ModelConfig::Mlp { .. } => "mlp",
+            ModelConfig::Modadd { .. } => "modadd",
             ModelConfig::Potential { .. } => "potential",
+        }
+    }
+
+    /// The network's widths (input, hidden…, output) for the MLP-shaped kinds: dln, mlp, and modadd
+    /// (2p, hidden…, p).
+    pub fn widths(&self) -> Option<Vec<usize>> {
+        match self {
+            ModelConfig::Dln { widths } | ModelConfig::Mlp { widths } => Some(widths.clone()),
+            ModelConfig::Modadd { modulus, hidden } => {
+                let mut w = vec![2 * modulus];
+                w.extend(hidden);
+                w.push(*modulus);
+                Some(w)
+            }
+            _ => None,
         }
     }
 }
@@ -376,9 +402,10 @@ impl ModelConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// Training set size (for a potential: the n in nβ = n / ln n).
-    #[serde(default = "default_n")]
-    pub n: usize,
+    /// Training set size (for a potential: the n in nβ = n / ln n); default 10000. Not for modadd,
+    /// whose training set is `train_fraction` of the p² pairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<usize>,
     /// Held-out test set size (0: none).
     #[serde(default)]
     pub test_n: usize,
@@ -394,21 +421,38 @@ pub struct DataConfig {
     /// tms: probability that a feature is active in an input (default 1 / features).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_probability: Option<f64>,
+    /// modadd: the fraction of the p² pairs (a, b) in the training split, in (0, 1] (default 0.5);
+    /// the rest is the test split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_fraction: Option<f64>,
 }
 
-fn default_n() -> usize {
-    10000
+/// The training set size when `data.n` is not given.
+pub const DEFAULT_N: usize = 10000;
+
+/// The largest modulus of modadd.
+pub const MAX_MODULUS: usize = 256;
+
+/// The training fraction of modadd when `data.train_fraction` is not given.
+pub const DEFAULT_TRAIN_FRACTION: f64 = 0.5;
+
+impl DataConfig {
+    /// The training set size `n` (default [`DEFAULT_N`]); modadd's is set by its split instead.
+    pub fn n(&self) -> usize {
+        self.n.unwrap_or(DEFAULT_N)
+    }
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
-            n: default_n(),
+            n: None,
             test_n: 0,
             teacher_rank: None,
             singular_values: None,
             noise: 0.0,
             feature_probability: None,
+            train_fraction: None,
         }
     }
 }
@@ -419,6 +463,9 @@ impl Default for DataConfig {
 pub enum OptimizerKind {
     /// Adam (β = 0.9, 0.999).
     Adam,
+    /// Adam with decoupled weight decay (Loshchilov & Hutter): each step also shrinks the weights
+    /// by lr · train.weight_decay; what makes modular addition grok.
+    Adamw,
     /// Plain stochastic gradient descent.
     Sgd,
 }
@@ -454,6 +501,15 @@ pub struct TrainConfig {
     /// Checkpoints to keep.
     #[serde(default = "default_checkpoints")]
     pub checkpoints: Checkpoints,
+    /// Weight decay, at least 0 (default 0): with adamw decoupled (w ← w − lr·wd·w each step), with
+    /// adam and sgd an L2 penalty (wd·w added to the gradient). The loss measured (train_log.csv, the
+    /// LLC's L_n) never includes it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_decay: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn default_optimizer() -> OptimizerKind {
@@ -502,7 +558,7 @@ pub enum PrecisionChoice {
     /// f64 throughout.
     #[default]
     F64,
-    /// f32 matrix products (mlp only).
+    /// f32 matrix products (mlp and modadd only).
     F32,
 }
 
@@ -598,7 +654,7 @@ pub struct LlcConfig {
     /// more than 3 combined standard errors (a step-size bias check; doubles the cost).
     #[serde(default)]
     pub check_step: bool,
-    /// Arithmetic of the chains' loss and gradient: "f64" (default) or "f32" (mlp only: twice the
+    /// Arithmetic of the chains' loss and gradient: "f64" (default) or "f32" (mlp and modadd only: twice the
     /// SIMD width in the matrix products; losses are still summed in f64).
     #[serde(default)]
     pub precision: PrecisionChoice,
@@ -789,7 +845,9 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         ));
     }
     let d = &c.data;
-    at_least("data.n", d.n, 3)?;
+    if let Some(n) = d.n {
+        at_least("data.n", n, 3)?;
+    }
     if !(d.noise.is_finite() && d.noise >= 0.0) {
         return Err(invalid(
             "data.noise",
@@ -836,6 +894,74 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
                 }
             }
         }
+        ModelConfig::Modadd { modulus, hidden } => {
+            let p = *modulus;
+            if !(2..=MAX_MODULUS).contains(&p) {
+                return Err(invalid(
+                    "model.modulus",
+                    p,
+                    format!("must be in 2..={MAX_MODULUS} (the one-hot data set holds p² rows of 3p numbers)"),
+                ));
+            }
+            if hidden.is_empty() {
+                return Err(invalid(
+                    "model.hidden",
+                    "[]",
+                    "needs at least one hidden width",
+                ));
+            }
+            if let Some(w) = c.model.widths() {
+                check_widths(&w).map_err(|e| match e {
+                    ConfigError::Invalid { key, value, rule }
+                        if key.starts_with("model.widths[") =>
+                    {
+                        let i: usize = key["model.widths[".len()..key.len() - 1]
+                            .parse()
+                            .unwrap_or(1);
+                        invalid(&format!("model.hidden[{}]", i - 1), value, rule)
+                    }
+                    ConfigError::Invalid { value, rule, .. } => {
+                        invalid("model.hidden", value, rule)
+                    }
+                    other => other,
+                })?;
+            }
+            if let Some(f) = d.train_fraction {
+                if !(f > 0.0 && f <= 1.0) {
+                    return Err(invalid("data.train_fraction", f, "must be in (0, 1]"));
+                }
+            }
+            let frac = d.train_fraction.unwrap_or(DEFAULT_TRAIN_FRACTION);
+            if crate::data::modadd_train_size(p, frac) < 2 {
+                return Err(invalid(
+                    "data.train_fraction",
+                    frac,
+                    format!("leaves fewer than 2 of the {} pairs for training", p * p),
+                ));
+            }
+            let rejected: [(&str, bool, String); 5] = [
+                ("data.n", d.n.is_some(), format!("{:?}", d.n.unwrap_or(0))),
+                ("data.test_n", d.test_n != 0, d.test_n.to_string()),
+                ("data.noise", d.noise != 0.0, d.noise.to_string()),
+                (
+                    "data.singular_values",
+                    d.singular_values.is_some(),
+                    format!("{:?}", d.singular_values.clone().unwrap_or_default()),
+                ),
+                (
+                    "data.feature_probability",
+                    d.feature_probability.is_some(),
+                    format!("{:?}", d.feature_probability.unwrap_or(0.0)),
+                ),
+            ];
+            if let Some((key, _, value)) = rejected.into_iter().find(|r| r.1) {
+                return Err(invalid(
+                    key,
+                    value,
+                    "does not apply to model.kind = \"modadd\": its data are all p² pairs, split by data.train_fraction",
+                ));
+            }
+        }
         ModelConfig::Potential { monomials } => {
             slt_estimators::Potential::new(monomials)
                 .map_err(|e| invalid("model.monomials", format!("{monomials:?}"), e.to_string()))?;
@@ -858,8 +984,37 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if let Some(f) = d.train_fraction {
+        if !matches!(c.model, ModelConfig::Modadd { .. }) {
+            return Err(invalid(
+                "data.train_fraction",
+                f,
+                format!(
+                    "applies to model.kind = \"modadd\" only, not \"{}\"",
+                    c.model.kind()
+                ),
+            ));
+        }
+    }
     if let Some(t) = &c.train {
         at_least("train.steps", t.steps, 1)?;
+        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+            return Err(invalid(
+                "train.weight_decay",
+                t.weight_decay,
+                "must be non-negative and finite",
+            ));
+        }
+        if t.optimizer == OptimizerKind::Adamw && t.lr * t.weight_decay >= 1.0 {
+            return Err(invalid(
+                "train.weight_decay",
+                t.weight_decay,
+                format!(
+                    "times train.lr ({}) must be below 1: adamw multiplies the weights by 1 − lr·wd each step",
+                    t.lr
+                ),
+            ));
+        }
         positive_f64("train.lr", t.lr)?;
         at_least("train.batch", t.batch, 1)?;
         positive_f64("train.init_scale", t.init_scale)?;
@@ -909,18 +1064,18 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         at_least("volume.runs", v.runs, 1)?;
         at_least("volume.directions", v.directions, 2)?;
         if v.loss == BasinLoss::Behavioural {
-            let layers = match &c.model {
-                ModelConfig::Dln { widths } | ModelConfig::Mlp { widths } => widths.len() - 1,
-                other => {
+            let layers = match (&c.model, c.model.widths()) {
+                (ModelConfig::Potential { .. } | ModelConfig::Tms { .. }, _) | (_, None) => {
                     return Err(invalid(
                         "volume.loss",
                         "\"behavioural\"",
                         format!(
-                            "applies to model.kind = \"dln\" or \"mlp\", not \"{}\"",
-                            other.kind()
+                            "applies to model.kind = \"dln\", \"mlp\" or \"modadd\", not \"{}\"",
+                            c.model.kind()
                         ),
                     ))
                 }
+                (_, Some(widths)) => widths.len() - 1,
             };
             if let Some(k) = v.layer {
                 if k == 0 || k > layers {
@@ -971,12 +1126,17 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         if let Some(t) = l.thin.value() {
             at_least("llc.thin", t, 1)?;
         }
-        if l.precision == PrecisionChoice::F32 && !matches!(c.model, ModelConfig::Mlp { .. }) {
+        if l.precision == PrecisionChoice::F32
+            && !matches!(
+                c.model,
+                ModelConfig::Mlp { .. } | ModelConfig::Modadd { .. }
+            )
+        {
             return Err(invalid(
                 "llc.precision",
                 "\"f32\"",
                 format!(
-                    "applies to model.kind = \"mlp\" only, not \"{}\"",
+                    "applies to model.kind = \"mlp\" or \"modadd\" only, not \"{}\"",
                     c.model.kind()
                 ),
             ));

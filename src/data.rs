@@ -159,3 +159,77 @@ pub fn linear_targets<R: Rng>(
     }
     y
 }
+
+/// The number of training pairs of modular addition mod `p` at `fraction`: round(fraction · p²), at
+/// most p².
+pub fn modadd_train_size(p: usize, fraction: f64) -> usize {
+    ((fraction * (p * p) as f64).round() as usize).min(p * p)
+}
+
+/// Modular addition mod p: every pair (a, b) in 0..p × 0..p, shuffled by `rng` (Fisher–Yates) and
+/// split into `modadd_train_size(p, fraction)` training pairs and the rest for testing. Each pair's
+/// input is one-hot(a) ++ one-hot(b) (2p numbers), its target one-hot((a + b) mod p) (p numbers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModaddSplit {
+    /// The modulus p.
+    pub modulus: usize,
+    /// The training pairs (a, b).
+    pub train: Vec<(usize, usize)>,
+    /// The test pairs (a, b): the rest.
+    pub test: Vec<(usize, usize)>,
+}
+
+impl ModaddSplit {
+    /// A seeded split of the p² pairs.
+    pub fn new<R: Rng>(p: usize, fraction: f64, rng: &mut R) -> Self {
+        let mut pairs: Vec<(usize, usize)> =
+            (0..p).flat_map(|a| (0..p).map(move |b| (a, b))).collect();
+        for i in (1..pairs.len()).rev() {
+            let j = rng.random_range(0..=i);
+            pairs.swap(i, j);
+        }
+        let test = pairs.split_off(modadd_train_size(p, fraction));
+        Self {
+            modulus: p,
+            train: pairs,
+            test,
+        }
+    }
+
+    /// Row-major one-hot inputs (pairs × 2p) and targets (pairs × p) of `pairs`.
+    pub fn encode(&self, pairs: &[(usize, usize)]) -> (Vec<f64>, Vec<f64>) {
+        let p = self.modulus;
+        let mut x = vec![0.0; pairs.len() * 2 * p];
+        let mut y = vec![0.0; pairs.len() * p];
+        for (i, &(a, b)) in pairs.iter().enumerate() {
+            x[i * 2 * p + a] = 1.0;
+            x[i * 2 * p + p + b] = 1.0;
+            y[i * p + (a + b) % p] = 1.0;
+        }
+        (x, y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn modadd_split_covers_every_pair_once_and_is_seeded() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+        let s = ModaddSplit::new(5, 0.4, &mut rng);
+        assert_eq!(s.train.len(), 10);
+        assert_eq!(s.test.len(), 15);
+        let mut all: Vec<_> = s.train.iter().chain(&s.test).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 25);
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+        assert_eq!(ModaddSplit::new(5, 0.4, &mut rng), s);
+        let (x, y) = s.encode(&[(3, 4)]);
+        assert_eq!(x.iter().sum::<f64>(), 2.0);
+        assert_eq!((x[3], x[5 + 4]), (1.0, 1.0));
+        assert_eq!(y[(3 + 4) % 5], 1.0);
+    }
+}

@@ -139,7 +139,7 @@ pub fn run_train(config: &ValidConfig, opts: &RunOptions) -> Result<(Problem, Tr
     )?;
     pb.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    write_csv(&opts.out.join("train_log.csv"), &outcome.log)?;
+    crate::train::write_train_log(&opts.out.join("train_log.csv"), &outcome.log)?;
     let has_test = outcome.log.iter().any(|r| r.test_loss.is_some());
     let mut bold = vec![Series {
         label: "train loss".into(),

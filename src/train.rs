@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -34,6 +35,46 @@ pub struct TrainLogRow {
     pub train_loss: f64,
     /// Full-batch test loss, where there is a test set.
     pub test_loss: Option<f64>,
+    /// A classifier's training accuracy (fraction of points whose largest logit is the label).
+    #[serde(skip)]
+    pub train_acc: Option<f64>,
+    /// A classifier's test accuracy, where there is a test set.
+    #[serde(skip)]
+    pub test_acc: Option<f64>,
+}
+
+/// One row of a classifier's train_log.csv: the losses and accuracies.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClassifierLogRow {
+    /// Optimizer step.
+    pub step: usize,
+    /// Full-batch training loss (cross-entropy).
+    pub train_loss: f64,
+    /// Full-batch test loss, where there is a test set.
+    pub test_loss: Option<f64>,
+    /// Training accuracy.
+    pub train_acc: Option<f64>,
+    /// Test accuracy, where there is a test set.
+    pub test_acc: Option<f64>,
+}
+
+/// Writes train_log.csv: `step, train_loss, test_loss`, and `train_acc, test_acc` for a classifier.
+pub fn write_train_log(path: &Path, log: &[TrainLogRow]) -> Result<()> {
+    if log.iter().any(|r| r.train_acc.is_some()) {
+        let rows: Vec<ClassifierLogRow> = log
+            .iter()
+            .map(|r| ClassifierLogRow {
+                step: r.step,
+                train_loss: r.train_loss,
+                test_loss: r.test_loss,
+                train_acc: r.train_acc,
+                test_acc: r.test_acc,
+            })
+            .collect();
+        crate::report::write_csv(path, &rows)
+    } else {
+        crate::report::write_csv(path, log)
+    }
 }
 
 /// What training produced.
@@ -79,7 +120,7 @@ pub fn initial_params(shape: &NetShape, scale: f64, rng: &mut Xoshiro256PlusPlus
         NetShape::Dln(w) => w
             .windows(2)
             .for_each(|p| g(scale / (p[0] as f64).sqrt(), p[0] * p[1], &mut flat)),
-        NetShape::Mlp(w) => w.windows(2).for_each(|p| {
+        NetShape::Mlp(w) | NetShape::Classifier(w) => w.windows(2).for_each(|p| {
             g(scale / (p[0] as f64).sqrt(), p[0] * p[1], &mut flat);
             flat.extend(std::iter::repeat_n(0.0, p[1]));
         }),
@@ -146,7 +187,9 @@ pub fn load_checkpoint(shape: &NetShape, path: &Path) -> Result<Vec<f64>> {
 pub fn shape_dim(shape: &NetShape) -> usize {
     match shape {
         NetShape::Dln(w) => w.windows(2).map(|p| p[0] * p[1]).sum(),
-        NetShape::Mlp(w) => w.windows(2).map(|p| p[0] * p[1] + p[1]).sum(),
+        NetShape::Mlp(w) | NetShape::Classifier(w) => {
+            w.windows(2).map(|p| p[0] * p[1] + p[1]).sum()
+        }
         NetShape::Tms { features, hidden } => features * hidden + features,
     }
 }
@@ -179,9 +222,18 @@ pub fn train(
         &initial_params(shape, config.init_scale, &mut rng),
         &device,
     );
+    let l2 =
+        (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
     let mut optimizer = match config.optimizer {
-        OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
-        OptimizerKind::Sgd => SgdConfig::new().init(),
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(l2)
+            .init(),
+        OptimizerKind::Adamw => AdamWConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(config.weight_decay as f32)
+            .init(),
+        OptimizerKind::Sgd => SgdConfig::new().with_weight_decay(l2).init(),
     };
     let train_land = problem.landscape();
     let test_land = problem.test.as_ref().map(|t| {
@@ -200,6 +252,11 @@ pub fn train(
     let mut checkpoints = Vec::new();
     let n = data.len();
     let batch = config.batch.min(n);
+    // A batch of at least n is the full batch, every point once, in tensors built once.
+    let full = (config.batch >= n).then(|| {
+        let all: Vec<usize> = (0..n).collect();
+        batch_tensors(data, &all, &device)
+    });
     let mut idx = vec![0usize; batch];
     let mut record = |step: usize, net: &Net, log: &mut Vec<TrainLogRow>| -> Result<()> {
         let params = net.to_flat();
@@ -209,6 +266,8 @@ pub fn train(
             step,
             train_loss,
             test_loss,
+            train_acc: train_land.accuracy(&params),
+            test_acc: test_land.as_ref().and_then(|l| l.accuracy(&params)),
         });
         if !train_loss.is_finite() {
             anyhow::bail!("training diverged at step {step} (train loss {train_loss}); lower train.lr (now {})", config.lr);
@@ -222,8 +281,13 @@ pub fn train(
     };
     record(0, &net, &mut log)?;
     for step in 1..=config.steps {
-        idx.iter_mut().for_each(|i| *i = rng.random_range(0..n));
-        let (x, y) = batch_tensors(data, &idx, &device);
+        let (x, y) = match &full {
+            Some((x, y)) => (x.clone(), y.clone()),
+            None => {
+                idx.iter_mut().for_each(|i| *i = rng.random_range(0..n));
+                batch_tensors(data, &idx, &device)
+            }
+        };
         let loss = net.loss(x, y);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optimizer.step(config.lr, net, grads);

@@ -460,7 +460,8 @@ impl<L: Landscape> Landscape for PrefixLandscape<L> {
 /// The landscape whose excess defines the basin: the training loss, or the behavioural loss
 /// ½ mean‖f_k(w; x) − f_k(w*; x)‖² over the training inputs, f_k the network's output (k = all
 /// layers) or its layer-k activations (pre-ReLU for an MLP); the later layers' parameters are then
-/// flat directions of the basin.
+/// flat directions of the basin. For a classifier's output the behavioural loss is the KL divergence
+/// mean_x KL(p_{w*}(·|x) ‖ p_w(·|x)) of its predicted class distributions (0 at w*).
 pub fn basin_landscape(
     problem: &Problem,
     center: &[f64],
@@ -476,14 +477,19 @@ pub fn basin_landscape(
         .train
         .as_ref()
         .context("a behavioural loss needs training inputs")?;
-    let (widths, mlp) = match problem.shape.as_ref() {
-        Some(NetShape::Dln(w)) => (w.clone(), false),
-        Some(NetShape::Mlp(w)) => (w.clone(), true),
+    let (widths, mlp, classifier) = match problem.shape.as_ref() {
+        Some(NetShape::Dln(w)) => (w.clone(), false, false),
+        Some(NetShape::Mlp(w)) => (w.clone(), true, false),
+        Some(NetShape::Classifier(w)) => (w.clone(), true, true),
         _ => anyhow::bail!(
-            "volume.loss = \"behavioural\" applies to model.kind = \"dln\" or \"mlp\""
+            "volume.loss = \"behavioural\" applies to model.kind = \"dln\", \"mlp\" or \"modadd\""
         ),
     };
     let k = layer.unwrap_or(widths.len() - 1);
+    if classifier && k == widths.len() - 1 {
+        let inner = FastLandscape::Mlp(kl_landscape(&widths, data, center));
+        return Ok(PrefixLandscape { inner, dim });
+    }
     let prefix = &widths[..=k];
     let (din, dout) = (prefix[0], prefix[k]);
     // f_k(w*; x) for every training input, layer by layer.
@@ -525,4 +531,25 @@ pub fn basin_landscape(
         FastLandscape::Dln(DlnLandscape::new(prefix, data.inputs.clone(), targets))
     };
     Ok(PrefixLandscape { inner, dim })
+}
+
+/// The classifier's behavioural landscape at w*: mean_x KL(p_{w*}(·|x) ‖ p_w(·|x)) over the
+/// training inputs, p_w = softmax of the logits: the cross-entropy head against w*'s predicted
+/// distributions, less their entropy (0 at w*, positive elsewhere, gradient softmax − p_{w*}).
+pub fn kl_landscape(
+    widths: &[usize],
+    data: &crate::models::Dataset,
+    center: &[f64],
+) -> MlpLandscape {
+    let classes = widths[widths.len() - 1];
+    let logits =
+        MlpLandscape::classifier(widths, data.inputs.clone(), data.targets.clone()).outputs(center);
+    let mut targets = Vec::with_capacity(logits.len());
+    for z in logits.chunks_exact(classes) {
+        let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        targets.extend(e.iter().map(|v| v / sum));
+    }
+    MlpLandscape::classifier(widths, data.inputs.clone(), targets)
 }

@@ -475,3 +475,118 @@ fn a_point_that_is_not_critical_is_flagged() {
     let done = run(GOOD, "done");
     assert!(!done.contains("not a critical point"), "{done}");
 }
+
+const MODADD: &str = r#"
+name = "ma"
+seed = 2
+[model]
+kind = "modadd"
+modulus = 7
+hidden = [8]
+[data]
+train_fraction = 0.6
+[train]
+steps = 300
+optimizer = "adamw"
+lr = 1e-2
+weight_decay = 1.0
+batch = 100
+checkpoints = 3
+[llc]
+chains = 2
+draws = 100
+thin = 10
+burnin = 500
+step_size = 1e-3
+localization = 100.0
+"#;
+
+#[test]
+fn modadd_bad_input_is_named() {
+    rejects(
+        &MODADD.replace("modulus = 7", "modulus = 1"),
+        &["model.modulus", "1"],
+    );
+    rejects(
+        &MODADD.replace("modulus = 7", "modulus = 1000"),
+        &["model.modulus", "1000"],
+    );
+    rejects(
+        &MODADD.replace("hidden = [8]", "hidden = []"),
+        &["model.hidden", "[]"],
+    );
+    rejects(
+        &MODADD.replace("hidden = [8]", "hidden = [8, 0]"),
+        &["model.hidden[1]", "0"],
+    );
+    for bad in ["0.0", "1.5", "-0.2"] {
+        rejects(
+            &MODADD.replace("train_fraction = 0.6", &format!("train_fraction = {bad}")),
+            &["data.train_fraction", bad.trim_end_matches(".0")],
+        );
+    }
+    // 0.01 of 49 pairs rounds to none.
+    rejects(
+        &MODADD.replace("train_fraction = 0.6", "train_fraction = 0.01"),
+        &["data.train_fraction", "fewer than 2"],
+    );
+    rejects(
+        &MODADD.replace("train_fraction = 0.6", "train_fraction = 0.6\nn = 100"),
+        &["data.n", "modadd"],
+    );
+    rejects(
+        &MODADD.replace("weight_decay = 1.0", "weight_decay = -1.0"),
+        &["train.weight_decay", "-1"],
+    );
+    rejects(
+        &MODADD.replace("weight_decay = 1.0", "weight_decay = 200.0"),
+        &["train.weight_decay", "200"],
+    );
+    rejects(
+        &MODADD.replace("optimizer = \"adamw\"", "optimizer = \"lion\""),
+        &["optimizer", "lion"],
+    );
+    // train_fraction belongs to modadd only.
+    rejects(
+        &GOOD.replace("test_n = 200", "test_n = 200\ntrain_fraction = 0.5"),
+        &["data.train_fraction", "dln"],
+    );
+}
+
+#[test]
+fn modadd_runs_end_to_end_with_a_finite_llc() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, s) = run_ok(dir.path(), "run", MODADD, "ma");
+    assert_eq!(s["model"], "modadd");
+    // round(0.6 · 49) = 29 training pairs; d = 14·8 + 8 + 8·7 + 7.
+    assert_eq!(s["n"], 29);
+    assert_eq!(s["d"], 183);
+    let llc = s["llc"]["mean"].as_f64().unwrap();
+    assert!(llc.is_finite(), "λ̂ = {llc}");
+    assert_eq!(s["llc"]["diverged_chains"], 0);
+    // nβ = n / ln n with n the number of training pairs.
+    let nbeta = s["llc"]["nbeta"].as_f64().unwrap();
+    assert!((nbeta - 29.0 / 29f64.ln()).abs() < 1e-9, "nβ = {nbeta}");
+    let log = std::fs::read_to_string(out.join("train_log.csv")).unwrap();
+    assert!(
+        log.starts_with("step,train_loss,test_loss,train_acc,test_acc\n"),
+        "{log}"
+    );
+    let last: Vec<f64> = log
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(last[0], 300.0);
+    assert!(last[1] < 0.5 && last[3] == 1.0, "memorized: {last:?}");
+    assert!(out.join("checkpoints/step-00000300.bpk").exists());
+    // The behavioural (KL) basin of the same checkpoint: the Hessian's rank and a radial curve.
+    let vol = format!(
+        "{MODADD}[volume]\nloss = \"behavioural\"\nmethods = [\"radial\", \"hessian\"]\ndirections = 50\n"
+    );
+    let (_, v) = run_ok(dir.path(), "volume", &vol, "ma");
+    let rank = v["hessian"]["rank_estimate"].as_u64().unwrap();
+    assert!(rank > 0 && rank < 183, "rank {rank}");
+}

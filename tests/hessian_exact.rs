@@ -132,6 +132,14 @@ fn mlp_products_are_exact() {
     check_all_batches(&problem("kind = \"mlp\"\nwidths = [4, 8, 3]", 600, ""), 0.6);
 }
 
+#[test]
+fn classifier_products_are_exact() {
+    // Softmax cross-entropy head (modadd: one-hot pairs, 96 training pairs of 121).
+    let text = "name = \"hvp\"\nseed = 5\n[model]\nkind = \"modadd\"\nmodulus = 11\nhidden = [6]\n[data]\ntrain_fraction = 0.8\n";
+    let p = Problem::build(&ValidConfig::from_toml(text).unwrap());
+    check_all_batches(&p, 0.6);
+}
+
 /// The dense Hessian from exact products is symmetric before symmetrization to rounding (a
 /// difference quotient is only symmetric to ~1e-6), and the spectrum says which products made it;
 /// the generic burn landscape has none and falls back to differences.

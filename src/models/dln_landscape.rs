@@ -494,6 +494,7 @@ impl Landscape for DlnLandscape {
                 offsets: &self.offsets,
                 biases: false,
                 relu: false,
+                softmax: false,
                 inputs: &self.inputs,
                 targets: &self.targets,
             }

@@ -7,7 +7,7 @@ mod tangent;
 mod tms_landscape;
 
 pub use dln_landscape::{DlnLandscape, DlnWorkspace};
-pub use mlp_landscape::{MlpLandscape, MlpWorkspace, Precision};
+pub use mlp_landscape::{Head, MlpLandscape, MlpWorkspace, Precision};
 pub use nets::{BurnLandscape, Net, NetShape};
 pub use tms_landscape::{TmsLandscape, TmsWorkspace};
 
@@ -17,8 +17,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use slt_estimators::theory::{self, KnownLambda};
 use slt_estimators::{Batch, Landscape, Potential};
 
+use crate::config::DEFAULT_TRAIN_FRACTION;
 use crate::config::{ModelConfig, RunConfig};
-use crate::data::{gaussian_inputs, linear_targets, DlnTeacher};
+use crate::data::{gaussian_inputs, linear_targets, DlnTeacher, ModaddSplit};
 
 /// A data set of inputs and targets, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +65,17 @@ pub struct Problem {
     pub n: usize,
 }
 
+/// A data set of one-hot pairs (a, b) of modular addition mod `split.modulus`.
+fn modadd_dataset(split: &ModaddSplit, pairs: &[(usize, usize)]) -> Dataset {
+    let (inputs, targets) = split.encode(pairs);
+    Dataset {
+        inputs,
+        targets,
+        d_in: 2 * split.modulus,
+        d_out: split.modulus,
+    }
+}
+
 fn rng_for(seed: u64, stream: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(slt_estimators::chains::chain_seed(
         seed,
@@ -99,6 +111,7 @@ impl Problem {
     /// Builds the data, teacher and reference point of a config (deterministic in `config.seed`).
     pub fn build(config: &RunConfig) -> Self {
         let d = &config.data;
+        let n = d.n();
         let mut rng = rng_for(config.seed, 0);
         match &config.model {
             ModelConfig::Dln { widths } => {
@@ -120,7 +133,7 @@ impl Problem {
                         d_out: dout,
                     }
                 };
-                let train = make(d.n);
+                let train = make(n);
                 let test = (d.test_n > 0).then(|| make(d.test_n));
                 Problem {
                     train: Some(train),
@@ -129,7 +142,7 @@ impl Problem {
                     reference_point: Some(teacher.minimal_point),
                     theory: theory::deep_linear(widths, rank).ok(),
                     potential: None,
-                    n: d.n,
+                    n,
                 }
             }
             ModelConfig::Mlp { widths } => {
@@ -159,7 +172,7 @@ impl Problem {
                         d_out: dout,
                     }
                 };
-                let train = make(d.n);
+                let train = make(n);
                 let test = (d.test_n > 0).then(|| make(d.test_n));
                 Problem {
                     train: Some(train),
@@ -168,7 +181,7 @@ impl Problem {
                     reference_point: Some(teacher),
                     theory: None,
                     potential: None,
-                    n: d.n,
+                    n,
                 }
             }
             ModelConfig::Tms { features, hidden } => {
@@ -182,7 +195,7 @@ impl Problem {
                         d_out: *features,
                     }
                 };
-                let train = make(d.n);
+                let train = make(n);
                 let test = (d.test_n > 0).then(|| make(d.test_n));
                 Problem {
                     train: Some(train),
@@ -194,7 +207,24 @@ impl Problem {
                     reference_point: None,
                     theory: None,
                     potential: None,
-                    n: d.n,
+                    n,
+                }
+            }
+            ModelConfig::Modadd { modulus, .. } => {
+                let frac = d.train_fraction.unwrap_or(DEFAULT_TRAIN_FRACTION);
+                let split = ModaddSplit::new(*modulus, frac, &mut rng);
+                let train = modadd_dataset(&split, &split.train);
+                let test = (!split.test.is_empty()).then(|| modadd_dataset(&split, &split.test));
+                Problem {
+                    n: train.len(),
+                    train: Some(train),
+                    test,
+                    shape: Some(NetShape::Classifier(
+                        config.model.widths().expect("modadd has widths"),
+                    )),
+                    reference_point: None,
+                    theory: None,
+                    potential: None,
                 }
             }
             ModelConfig::Potential { monomials } => {
@@ -206,7 +236,7 @@ impl Problem {
                     reference_point: Some(vec![0.0; potential.dim()]),
                     theory: theory::potential(monomials).ok().flatten(),
                     potential: Some(potential),
-                    n: d.n,
+                    n,
                 }
             }
         }
@@ -234,6 +264,10 @@ impl Problem {
             )),
             NetShape::Mlp(w) => FastLandscape::Mlp(
                 MlpLandscape::new(w, data.inputs.clone(), data.targets.clone())
+                    .with_precision(precision),
+            ),
+            NetShape::Classifier(w) => FastLandscape::Mlp(
+                MlpLandscape::classifier(w, data.inputs.clone(), data.targets.clone())
                     .with_precision(precision),
             ),
             NetShape::Tms { features, hidden } => {
@@ -264,6 +298,17 @@ pub enum FastLandscape {
     Mlp(MlpLandscape),
     /// Analytic potential.
     Potential(Potential),
+}
+
+impl FastLandscape {
+    /// A classifier's accuracy at `w` on its data (the fraction of points whose largest logit is
+    /// the label); `None` for a regression model.
+    pub fn accuracy(&self, w: &[f64]) -> Option<f64> {
+        match self {
+            FastLandscape::Mlp(l) if l.head() == Head::SoftmaxCrossEntropy => Some(l.accuracy(w)),
+            _ => None,
+        }
+    }
 }
 
 /// The workspace of a [`FastLandscape`].

@@ -1,8 +1,9 @@
-//! The burn modules of every family (deep linear, superposition, MLP): training, checkpoints, and the generic autodiff landscape.
+//! The burn modules of every family (deep linear, superposition, MLP, the modular-addition classifier): training, checkpoints, and the generic autodiff landscape.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::{activation::relu, Device, Tensor, TensorData};
+use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// A network the trainer can fit: a burn module with a loss and a flat view of its parameters
 /// in the layout of the matching fast landscape.
@@ -14,6 +15,8 @@ pub enum Net {
     Tms(TmsNet),
     /// ReLU MLP with biases.
     Mlp(MlpNet),
+    /// ReLU MLP with biases whose outputs are logits, trained by softmax cross-entropy (modadd).
+    Classifier(MlpNet),
 }
 
 /// f(x) = W_L ⋯ W_1 x.
@@ -106,7 +109,7 @@ impl Net {
                     .collect();
                 Net::Dln(DlnNet { layers })
             }
-            NetShape::Mlp(widths) => {
+            NetShape::Mlp(widths) | NetShape::Classifier(widths) => {
                 let mut off = 0;
                 let layers = widths
                     .windows(2)
@@ -123,7 +126,10 @@ impl Net {
                         l
                     })
                     .collect();
-                Net::Mlp(MlpNet { layers })
+                match shape {
+                    NetShape::Classifier(_) => Net::Classifier(MlpNet { layers }),
+                    _ => Net::Mlp(MlpNet { layers }),
+                }
             }
             NetShape::Tms { features, hidden } => {
                 let (f, h) = (*features, *hidden);
@@ -142,7 +148,9 @@ impl Net {
         let mut out = Vec::new();
         match self {
             Net::Dln(n) => n.layers.iter().for_each(|l| linear_to_flat(l, &mut out)),
-            Net::Mlp(n) => n.layers.iter().for_each(|l| linear_to_flat(l, &mut out)),
+            Net::Mlp(n) | Net::Classifier(n) => {
+                n.layers.iter().for_each(|l| linear_to_flat(l, &mut out))
+            }
             Net::Tms(n) => {
                 out.extend(
                     n.w.val()
@@ -172,7 +180,7 @@ impl Net {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             Net::Dln(n) => n.layers.iter().fold(x, |h, l| l.forward(h)),
-            Net::Mlp(n) => {
+            Net::Mlp(n) | Net::Classifier(n) => {
                 let last = n.layers.len() - 1;
                 n.layers.iter().enumerate().fold(x, |h, (i, l)| {
                     let z = l.forward(h);
@@ -191,13 +199,18 @@ impl Net {
         }
     }
 
-    /// ½‖y − f(x)‖² averaged over the batch (the Gaussian negative log-likelihood up to a constant).
+    /// The negative log-likelihood averaged over the batch: ½‖y − f(x)‖² (Gaussian, up to a
+    /// constant), or for a classifier the cross-entropy −Σ_c y_c log softmax(f(x))_c with y one-hot.
     ///
     /// # Shapes
     /// - x: [batch, d_in], y: [batch, d_out] → [1]
     pub fn loss(&self, x: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
         let batch = x.dims()[0] as f64;
-        let diff = self.forward(x) - y;
+        let out = self.forward(x);
+        if let Net::Classifier(_) = self {
+            return (log_softmax(out, 1) * y).sum().mul_scalar(-1.0 / batch);
+        }
+        let diff = out - y;
         (diff.clone() * diff).sum().mul_scalar(0.5 / batch)
     }
 }
@@ -209,6 +222,8 @@ pub enum NetShape {
     Dln(Vec<usize>),
     /// MLP widths.
     Mlp(Vec<usize>),
+    /// A classifier MLP's widths (input, hidden…, classes): softmax cross-entropy on its logits.
+    Classifier(Vec<usize>),
     /// Superposition model sizes.
     Tms {
         /// Features.
@@ -248,7 +263,7 @@ fn grad_flat(net: &Net, grads: &burn::tensor::Gradients) -> Vec<f64> {
     let mut out = Vec::new();
     match net {
         Net::Dln(n) => n.layers.iter().for_each(|l| linear(l, &mut out)),
-        Net::Mlp(n) => n.layers.iter().for_each(|l| linear(l, &mut out)),
+        Net::Mlp(n) | Net::Classifier(n) => n.layers.iter().for_each(|l| linear(l, &mut out)),
         Net::Tms(n) => {
             let [h, f] = n.w.val().dims();
             let g = to_vec(n.w.val().grad(grads));

@@ -13,8 +13,9 @@ use slt_estimators::Batch;
 /// Points per matrix product (bounds the scratch space whatever the batch).
 const CHUNK: usize = 256;
 
-/// A layered network y = A_L, A_{l+1} = σ_l(A_l W_lᵀ + b_l), on fixed data, loss ½‖y − t‖² averaged
-/// over points; σ_l is ReLU on hidden layers when `relu`, the identity otherwise.
+/// A layered network y = A_L, A_{l+1} = σ_l(A_l W_lᵀ + b_l), on fixed data, loss ½‖y − t‖² (or the
+/// softmax cross-entropy) averaged over points; σ_l is ReLU on hidden layers when `relu`, the
+/// identity otherwise.
 pub(crate) struct LayeredNet<'a> {
     /// Widths H_1 … H_{L+1}.
     pub widths: &'a [usize],
@@ -25,6 +26,9 @@ pub(crate) struct LayeredNet<'a> {
     pub biases: bool,
     /// Whether hidden layers apply ReLU.
     pub relu: bool,
+    /// The loss on the output: ½‖y − t‖² when false; softmax cross-entropy against target
+    /// distributions t (Σ_c t_c = 1) when true, with gradient softmax(y) − t.
+    pub softmax: bool,
     /// Inputs, n × H_1 row-major.
     pub inputs: &'a [f64],
     /// Targets, n × H_{L+1} row-major.
@@ -148,14 +152,30 @@ impl LayeredNet<'_> {
                     }
                 }
             }
-            // Output error E = (A_L − Y)/count, Ė = Ȧ_L/count.
+            // Output error: squared error E = (A_L − Y)/count, Ė = Ȧ_L/count; cross-entropy
+            // E = (p − Y)/count with p = softmax(A_L), Ė = (p ⊙ Ȧ_L − p (p · Ȧ_L))/count.
             {
                 let (e, a) = (&mut errs[layers], &acts[layers]);
-                for (er, (ar, yv)) in e.re[..rows * hl].iter_mut().zip(a.re.iter().zip(&y)) {
-                    *er = (ar - yv) * scale;
-                }
-                for (ed, ad) in e.du[..rows * hl].iter_mut().zip(&a.du) {
-                    *ed = ad * scale;
+                if self.softmax {
+                    for r in 0..rows {
+                        let z = &a.re[r * hl..(r + 1) * hl];
+                        let dz = &a.du[r * hl..(r + 1) * hl];
+                        let m = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                        let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                        let pdz: f64 = z.iter().zip(dz).map(|(zc, d)| (zc - lse).exp() * d).sum();
+                        for c in 0..hl {
+                            let p = (z[c] - lse).exp();
+                            e.re[r * hl + c] = (p - y[r * hl + c]) * scale;
+                            e.du[r * hl + c] = p * (dz[c] - pdz) * scale;
+                        }
+                    }
+                } else {
+                    for (er, (ar, yv)) in e.re[..rows * hl].iter_mut().zip(a.re.iter().zip(&y)) {
+                        *er = (ar - yv) * scale;
+                    }
+                    for (ed, ad) in e.du[..rows * hl].iter_mut().zip(&a.du) {
+                        *ed = ad * scale;
+                    }
                 }
             }
             // Backward: ∇W_l += Eᵀ A, so its tangent Ėᵀ A + Eᵀ Ȧ; ∇b_l += Σ_rows E, tangent Σ Ė;

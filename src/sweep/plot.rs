@@ -137,22 +137,27 @@ pub fn plot_results(dir: &Path, x: Option<&str>, y: Option<&str>) -> Result<Vec<
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        draw_figure(
-            &format!("{title}: training loss"),
-            &[Panel {
-                title: String::new(),
-                x_label: "training step".into(),
-                y_label: "loss (full batch)".into(),
-                log_x: true,
-                log_y: true,
-                curves: loss,
-                refs: vec![],
-                x_range: None,
-                legend: SeriesLabelPosition::UpperRight,
-                y_range: None,
-            }],
-            &path,
-        )?;
+        let mut panels = vec![Panel {
+            title: String::new(),
+            x_label: "training step".into(),
+            y_label: "loss (full batch)".into(),
+            log_x: true,
+            log_y: true,
+            curves: loss,
+            refs: vec![],
+            x_range: None,
+            legend: SeriesLabelPosition::UpperRight,
+            y_range: None,
+        }];
+        let accuracy = accuracy_curves(dir, "")?;
+        if !accuracy.is_empty() {
+            panels.push(accuracy_panel(accuracy));
+            let range = shared_x_range(&panels);
+            for p in &mut panels {
+                p.x_range = Some(range);
+            }
+        }
+        draw_figure(&format!("{title}: training loss"), &panels, &path)?;
         return Ok(vec![path]);
     }
     Err(bad(
@@ -164,9 +169,30 @@ pub fn plot_results(dir: &Path, x: Option<&str>, y: Option<&str>) -> Result<Vec<
 
 /// train (and test) loss against step from a run folder's train_log.csv.
 fn loss_curves(dir: &Path, suffix: &str) -> Result<Vec<Curve>> {
+    log_curves(
+        dir,
+        suffix,
+        &[("train_loss", "train loss"), ("test_loss", "test loss")],
+    )
+}
+
+/// A classifier's train (and test) accuracy against step from train_log.csv (none for regression).
+fn accuracy_curves(dir: &Path, suffix: &str) -> Result<Vec<Curve>> {
+    log_curves(
+        dir,
+        suffix,
+        &[
+            ("train_acc", "train accuracy"),
+            ("test_acc", "test accuracy"),
+        ],
+    )
+}
+
+/// The named columns of a run folder's train_log.csv against step, one curve each that has values.
+fn log_curves(dir: &Path, suffix: &str, columns: &[(&str, &str)]) -> Result<Vec<Curve>> {
     let rows = read_table(&dir.join("train_log.csv"))?;
     let mut out = Vec::new();
-    for (col, name) in [("train_loss", "train loss"), ("test_loss", "test loss")] {
+    for &(col, name) in columns {
         let points: Vec<(f64, f64)> = rows
             .iter()
             .filter_map(|r| Some((num(r, "step")?, num(r, col)?)))
@@ -420,6 +446,22 @@ fn train_dirs(dir: &Path, rows: &[Row]) -> Vec<(PathBuf, String)> {
     out
 }
 
+/// A panel of a classifier's accuracy against step (linear y from 0 to 1).
+fn accuracy_panel(curves: Vec<Curve>) -> Panel {
+    Panel {
+        title: "accuracy over training".into(),
+        x_label: "training step".into(),
+        y_label: "accuracy (full batch)".into(),
+        log_x: true,
+        log_y: false,
+        curves,
+        refs: vec![],
+        x_range: None,
+        legend: SeriesLabelPosition::LowerRight,
+        y_range: Some((0.0, 1.02)),
+    }
+}
+
 fn checkpoint_figure(
     dir: &Path,
     meta: &SweepMeta,
@@ -450,6 +492,7 @@ fn checkpoint_figure(
         })
         .collect();
     let mut loss = Vec::new();
+    let mut accuracy = Vec::new();
     let dirs = train_dirs(dir, rows);
     for (d, _) in &dirs {
         let suffix = if dirs.len() > 1 {
@@ -464,6 +507,9 @@ fn checkpoint_figure(
         };
         if let Ok(c) = loss_curves(d, &suffix) {
             loss.extend(c);
+        }
+        if let Ok(c) = accuracy_curves(d, &suffix) {
+            accuracy.extend(c);
         }
     }
     if loss.is_empty() {
@@ -506,6 +552,9 @@ fn checkpoint_figure(
             y_range: None,
         },
     ];
+    if !accuracy.is_empty() {
+        panels.push(accuracy_panel(accuracy));
+    }
     let range = shared_x_range(&panels);
     for p in &mut panels {
         p.x_range = Some(range);

@@ -88,6 +88,8 @@ pub fn point_row(plan: &Plan, p: &Point) -> Option<Row> {
                         for (col, name) in [
                             ("train_loss", "checkpoint.train_loss"),
                             ("test_loss", "checkpoint.test_loss"),
+                            ("train_acc", "checkpoint.train_acc"),
+                            ("test_acc", "checkpoint.test_acc"),
                         ] {
                             if let Some(v) = r.get(col).filter(|v| !v.is_empty()) {
                                 row.insert(name.into(), v.clone());
