@@ -7,36 +7,15 @@
 //! points used here the chance of that is below 1% per point (a few hundred pre-activations, each
 //! within 1e-5 of zero with probability about 1e-5), and the seeds are fixed.
 
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
-use rand_xoshiro::Xoshiro256PlusPlus;
+mod common;
+
+use common::{problem_with, random_point};
 use slt::config::ValidConfig;
 use slt::models::{BurnLandscape, Problem};
 use slt_estimators::hessian::{
     dense_hessian, hessian_spectrum, HessianSettings, ProductMethod, SpectrumMethod,
 };
 use slt_estimators::{Batch, Landscape};
-
-fn problem(model: &str, n: usize, extra: &str) -> Problem {
-    let rank = if model.contains("dln") {
-        "teacher_rank = 1\n"
-    } else {
-        ""
-    };
-    let text =
-        format!("name = \"hvp\"\nseed = 5\n[model]\n{model}\n[data]\nn = {n}\n{rank}{extra}");
-    Problem::build(&ValidConfig::from_toml(&text).unwrap())
-}
-
-fn random_vector(d: usize, scale: f64, seed: u64) -> Vec<f64> {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..d)
-        .map(|_| {
-            let z: f64 = StandardNormal.sample(&mut rng);
-            scale * z
-        })
-        .collect()
-}
 
 /// The central difference of the gradient along v (step 1e-5 along v/‖v‖, rescaled).
 fn difference_product<L: Landscape>(l: &L, w: &[f64], v: &[f64], batch: Batch<'_>) -> Vec<f64> {
@@ -77,16 +56,16 @@ fn check_all_batches(p: &Problem, scale: f64) {
     let d = l.dim();
     let indices = [5usize, 0, 17, 63, 5, 40];
     for seed in 0..3 {
-        let w = random_vector(d, scale, seed);
-        let v = random_vector(d, 1.0, 100 + seed);
+        let w = random_point(d, scale, seed);
+        let v = random_point(d, 1.0, 100 + seed);
         for batch in [Batch::Full, Batch::Indices(&indices)] {
             let g = gap(&l, &w, &v, batch);
             assert!(g < 1e-6, "seed {seed}, {batch:?}: relative gap {g}");
         }
     }
     // The twin: the product along another vector is told apart by the same measure.
-    let w = random_vector(d, scale, 7);
-    let (v, u) = (random_vector(d, 1.0, 8), random_vector(d, 1.0, 9));
+    let w = random_point(d, scale, 7);
+    let (v, u) = (random_point(d, 1.0, 8), random_point(d, 1.0, 9));
     let mut exact = vec![0.0; d];
     l.hessian_vector_product(&w, &v, Batch::Full, &mut exact, &mut l.workspace());
     let other = difference_product(&l, &w, &u, Batch::Full);
@@ -104,12 +83,12 @@ fn check_all_batches(p: &Problem, scale: f64) {
 fn deep_linear_products_are_exact() {
     // Full batch through the second moments (n ≥ input width), minibatches point by point.
     check_all_batches(
-        &problem("kind = \"dln\"\nwidths = [4, 3, 2, 3]", 64, ""),
+        &problem_with("kind = \"dln\"\nwidths = [4, 3, 2, 3]", 64, ""),
         0.7,
     );
     // Noisy targets: the residual term is not zero.
     check_all_batches(
-        &problem("kind = \"dln\"\nwidths = [3, 4, 4, 2]", 64, "noise = 0.3\n"),
+        &problem_with("kind = \"dln\"\nwidths = [3, 4, 4, 2]", 64, "noise = 0.3\n"),
         0.9,
     );
 }
@@ -117,7 +96,7 @@ fn deep_linear_products_are_exact() {
 #[test]
 fn superposition_products_are_exact() {
     check_all_batches(
-        &problem("kind = \"tms\"\nfeatures = 5\nhidden = 2", 64, ""),
+        &problem_with("kind = \"tms\"\nfeatures = 5\nhidden = 2", 64, ""),
         0.5,
     );
 }
@@ -125,11 +104,14 @@ fn superposition_products_are_exact() {
 #[test]
 fn mlp_products_are_exact() {
     check_all_batches(
-        &problem("kind = \"mlp\"\nwidths = [3, 6, 5, 2]", 64, ""),
+        &problem_with("kind = \"mlp\"\nwidths = [3, 6, 5, 2]", 64, ""),
         0.6,
     );
     // More points than one chunk of 256.
-    check_all_batches(&problem("kind = \"mlp\"\nwidths = [4, 8, 3]", 600, ""), 0.6);
+    check_all_batches(
+        &problem_with("kind = \"mlp\"\nwidths = [4, 8, 3]", 600, ""),
+        0.6,
+    );
 }
 
 #[test]
@@ -145,10 +127,10 @@ fn classifier_products_are_exact() {
 /// the generic burn landscape has none and falls back to differences.
 #[test]
 fn spectrum_records_how_products_were_made() {
-    let p = problem("kind = \"mlp\"\nwidths = [3, 5, 2]", 64, "");
+    let p = problem_with("kind = \"mlp\"\nwidths = [3, 5, 2]", 64, "");
     let l = p.landscape();
     let d = l.dim();
-    let w = random_vector(d, 0.6, 3);
+    let w = random_point(d, 0.6, 3);
     let mut ws = l.workspace();
     let mut cols = vec![vec![0.0; d]; d];
     let mut e = vec![0.0; d];
@@ -194,13 +176,13 @@ fn bench_exact_spectrum_2000_parameters() {
         ("kind = \"mlp\"\nwidths = [20, 40, 24, 10]", 1000),
         ("kind = \"dln\"\nwidths = [20, 25, 20, 20, 20, 10]", 1000),
     ] {
-        let p = problem(model, n, "");
+        let p = problem_with(model, n, "");
         let l = p.landscape();
         let d = l.dim();
         let w = p
             .reference_point
             .clone()
-            .unwrap_or_else(|| random_vector(d, 0.3, 1));
+            .unwrap_or_else(|| random_point(d, 0.3, 1));
         let settings = HessianSettings {
             dense_max_dim: 4000,
             ..HessianSettings::default()

@@ -3,9 +3,9 @@
 //! burn computes in f32, the fast landscapes in f64: the tolerance is 1e-4 relative to the gradient's
 //! largest entry (f32 rounding over sums of at most a few hundred terms stays below 1e-5).
 
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
-use rand_xoshiro::Xoshiro256PlusPlus;
+mod common;
+
+use common::{problem_with, random_point};
 use slt::config::ValidConfig;
 use slt::models::{BurnLandscape, Problem};
 use slt_estimators::{Batch, Landscape};
@@ -15,13 +15,7 @@ fn problem(model: &str) -> Problem {
 }
 
 fn problem_n(model: &str, n: usize) -> Problem {
-    let rank = if model.contains("dln") {
-        "teacher_rank = 1\n"
-    } else {
-        ""
-    };
-    let text = format!("name = \"agree\"\nseed = 3\n[model]\n{model}\n[data]\nn = {n}\n{rank}");
-    Problem::build(&ValidConfig::from_toml(&text).unwrap())
+    problem_with(model, n, "")
 }
 
 /// Compares loss and gradient at `w` on the full batch and on a minibatch; returns the largest relative gap.
@@ -51,16 +45,6 @@ fn compare(problem: &Problem, w: &[f64]) -> f64 {
         }
     }
     worst
-}
-
-fn random_point(d: usize, scale: f64, seed: u64) -> Vec<f64> {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..d)
-        .map(|_| {
-            let z: f64 = StandardNormal.sample(&mut rng);
-            scale * z
-        })
-        .collect()
 }
 
 #[test]

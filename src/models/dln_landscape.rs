@@ -2,7 +2,10 @@
 
 use slt_estimators::{Batch, Landscape};
 
-use super::tangent::LayeredNet;
+use faer::Accum;
+
+use super::dot;
+use super::tangent::{gemm, mm, LayeredNet};
 
 /// A deep linear network f(x) = W_L ⋯ W_1 x on a fixed data set, with loss ½‖y − f(x)‖² averaged over points.
 ///
@@ -181,8 +184,7 @@ impl DlnLandscape {
     fn full_batch_hvp(&self, stats: &FullBatchStats, w: &[f64], v: &[f64], out: &mut [f64]) {
         let h0 = self.widths[0];
         let layers = self.layers();
-        let layer =
-            |p: &[f64], l: usize| -> Vec<f64> { p[self.offsets[l]..self.offsets[l + 1]].to_vec() };
+        let layer = |p, l| self.layer_view(p, l);
         // right[l+1] = W_l right[l];  ṙ[l+1] = Ẇ_l right[l] + W_l ṙ[l]  (ṙ[0] = 0).
         let mut right = vec![vec![0.0; h0 * h0]];
         let mut dright = vec![vec![0.0; h0 * h0]];
@@ -191,32 +193,26 @@ impl DlnLandscape {
         }
         for l in 0..layers {
             let (hin, hout) = (self.widths[l], self.widths[l + 1]);
-            let (wl, vl) = (layer(w, l), layer(v, l));
             let mut next = vec![0.0; hout * h0];
-            product(
-                &mut next,
-                hout,
-                h0,
-                rm(&wl, hout, hin),
+            gemm(
+                mm(&mut next, hout, h0),
+                Accum::Replace,
+                layer(w, l),
                 rm(&right[l], hin, h0),
             );
             let mut dnext = vec![0.0; hout * h0];
-            product(
-                &mut dnext,
-                hout,
-                h0,
-                rm(&vl, hout, hin),
+            gemm(
+                mm(&mut dnext, hout, h0),
+                Accum::Replace,
+                layer(v, l),
                 rm(&right[l], hin, h0),
             );
-            let mut tmp = vec![0.0; hout * h0];
-            product(
-                &mut tmp,
-                hout,
-                h0,
-                rm(&wl, hout, hin),
+            gemm(
+                mm(&mut dnext, hout, h0),
+                Accum::Add,
+                layer(w, l),
                 rm(&dright[l], hin, h0),
             );
-            dnext.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
             right.push(next);
             dright.push(dnext);
         }
@@ -228,66 +224,66 @@ impl DlnLandscape {
             .map(|(a, b)| a - b)
             .collect();
         let (mut m, mut dm) = (vec![0.0; hl * h0], vec![0.0; hl * h0]);
-        product(&mut m, hl, h0, rm(&d, hl, h0), rm(&stats.sxx, h0, h0));
-        product(
-            &mut dm,
-            hl,
-            h0,
+        let sxx = rm(&stats.sxx, h0, h0);
+        gemm(mm(&mut m, hl, h0), Accum::Replace, rm(&d, hl, h0), sxx);
+        gemm(
+            mm(&mut dm, hl, h0),
+            Accum::Replace,
             rm(&dright[layers], hl, h0),
-            rm(&stats.sxx, h0, h0),
+            sxx,
         );
         for l in (0..layers).rev() {
             let (hin, hout) = (self.widths[l], self.widths[l + 1]);
-            let (wl, vl) = (layer(w, l), layer(v, l));
             // ∂L/∂W_l = M right[l]ᵀ, tangent Ṁ right[l]ᵀ + M ṙ[l]ᵀ.
-            let o = &mut out[self.offsets[l]..self.offsets[l + 1]];
-            product(
+            let o = mm(&mut out[self.offsets[l]..self.offsets[l + 1]], hout, hin);
+            gemm(
                 o,
-                hout,
-                hin,
+                Accum::Replace,
                 rm(&dm, hout, h0),
                 rm(&right[l], hin, h0).transpose(),
             );
-            let mut tmp = vec![0.0; hout * hin];
-            product(
-                &mut tmp,
-                hout,
-                hin,
+            let o = mm(&mut out[self.offsets[l]..self.offsets[l + 1]], hout, hin);
+            gemm(
+                o,
+                Accum::Add,
                 rm(&m, hout, h0),
                 rm(&dright[l], hin, h0).transpose(),
             );
-            o.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
             if l > 0 {
                 // M ← W_lᵀ M, tangent Ẇ_lᵀ M + W_lᵀ Ṁ.
                 let mut next = vec![0.0; hin * h0];
-                product(
-                    &mut next,
-                    hin,
-                    h0,
-                    rm(&wl, hout, hin).transpose(),
+                gemm(
+                    mm(&mut next, hin, h0),
+                    Accum::Replace,
+                    layer(w, l).transpose(),
                     rm(&m, hout, h0),
                 );
                 let mut dnext = vec![0.0; hin * h0];
-                product(
-                    &mut dnext,
-                    hin,
-                    h0,
-                    rm(&vl, hout, hin).transpose(),
+                gemm(
+                    mm(&mut dnext, hin, h0),
+                    Accum::Replace,
+                    layer(v, l).transpose(),
                     rm(&m, hout, h0),
                 );
-                let mut tmp = vec![0.0; hin * h0];
-                product(
-                    &mut tmp,
-                    hin,
-                    h0,
-                    rm(&wl, hout, hin).transpose(),
+                gemm(
+                    mm(&mut dnext, hin, h0),
+                    Accum::Add,
+                    layer(w, l).transpose(),
                     rm(&dm, hout, h0),
                 );
-                dnext.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
                 m = next;
                 dm = dnext;
             }
         }
+    }
+
+    /// Layer l's block of a flat vector (parameters or a direction) as its H_{l+1} × H_l matrix.
+    fn layer_view<'a>(&self, p: &'a [f64], l: usize) -> faer::MatRef<'a, f64> {
+        rm(
+            &p[self.offsets[l]..self.offsets[l + 1]],
+            self.widths[l + 1],
+            self.widths[l],
+        )
     }
 
     /// The layer widths H_1 … H_{L+1}.
@@ -391,11 +387,6 @@ fn product(
         1.0,
         faer::Par::Seq,
     );
-}
-
-#[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl Landscape for DlnLandscape {

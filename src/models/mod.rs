@@ -21,6 +21,12 @@ use crate::config::DEFAULT_TRAIN_FRACTION;
 use crate::config::{ModelConfig, RunConfig};
 use crate::data::{gaussian_inputs, linear_targets, DlnTeacher, ModaddSplit};
 
+/// The dot product of two equally long slices.
+#[inline]
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// A data set of inputs and targets, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {

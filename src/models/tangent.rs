@@ -36,7 +36,6 @@ pub(crate) struct LayeredNet<'a> {
 }
 
 /// A matrix and its tangent, row-major, for a chunk of points.
-#[derive(Default)]
 struct Dual {
     re: Vec<f64>,
     du: Vec<f64>,
@@ -55,12 +54,13 @@ fn rm(data: &[f64], rows: usize, cols: usize) -> MatRef<'_, f64> {
     MatRef::from_row_major_slice(&data[..rows * cols], rows, cols)
 }
 
-fn rm_mut(data: &mut [f64], rows: usize, cols: usize) -> MatMut<'_, f64> {
+/// A row-major mutable matrix view.
+pub(crate) fn mm(data: &mut [f64], rows: usize, cols: usize) -> MatMut<'_, f64> {
     MatMut::from_row_major_slice_mut(&mut data[..rows * cols], rows, cols)
 }
 
-/// out (+)= a · b.
-fn gemm(out: MatMut<'_, f64>, accum: Accum, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
+/// out (+)= a · b (sequential faer product).
+pub(crate) fn gemm(out: MatMut<'_, f64>, accum: Accum, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
     matmul(out, accum, a, b, 1.0, Par::Seq);
 }
 
@@ -117,20 +117,20 @@ impl LayeredNet<'_> {
                 let (a_in, a_out) = (&prev[l], &mut next[0]);
                 let (w_l, v_l) = (rm(wm, hout, hin), rm(vm, hout, hin));
                 gemm(
-                    rm_mut(&mut a_out.re, rows, hout),
+                    mm(&mut a_out.re, rows, hout),
                     Accum::Replace,
                     rm(&a_in.re, rows, hin),
                     w_l.transpose(),
                 );
                 gemm(
-                    rm_mut(&mut a_out.du, rows, hout),
+                    mm(&mut a_out.du, rows, hout),
                     Accum::Replace,
                     rm(&a_in.re, rows, hin),
                     v_l.transpose(),
                 );
                 if l > 0 {
                     gemm(
-                        rm_mut(&mut a_out.du, rows, hout),
+                        mm(&mut a_out.du, rows, hout),
                         Accum::Add,
                         rm(&a_in.du, rows, hin),
                         w_l.transpose(),
@@ -189,14 +189,14 @@ impl LayeredNet<'_> {
                 let e_out = &hi[0];
                 let a_in = &acts[l];
                 gemm(
-                    rm_mut(ow, hout, hin),
+                    mm(ow, hout, hin),
                     Accum::Add,
                     rm(&e_out.du, rows, hout).transpose(),
                     rm(&a_in.re, rows, hin),
                 );
                 if l > 0 {
                     gemm(
-                        rm_mut(ow, hout, hin),
+                        mm(ow, hout, hin),
                         Accum::Add,
                         rm(&e_out.re, rows, hout).transpose(),
                         rm(&a_in.du, rows, hin),
@@ -212,19 +212,19 @@ impl LayeredNet<'_> {
                 if l > 0 {
                     let e_in = &mut lo[l];
                     gemm(
-                        rm_mut(&mut e_in.re, rows, hin),
+                        mm(&mut e_in.re, rows, hin),
                         Accum::Replace,
                         rm(&e_out.re, rows, hout),
                         rm(wm, hout, hin),
                     );
                     gemm(
-                        rm_mut(&mut e_in.du, rows, hin),
+                        mm(&mut e_in.du, rows, hin),
                         Accum::Replace,
                         rm(&e_out.du, rows, hout),
                         rm(wm, hout, hin),
                     );
                     gemm(
-                        rm_mut(&mut e_in.du, rows, hin),
+                        mm(&mut e_in.du, rows, hin),
                         Accum::Add,
                         rm(&e_out.re, rows, hout),
                         rm(vm, hout, hin),

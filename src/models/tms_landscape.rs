@@ -2,6 +2,8 @@
 
 use slt_estimators::{Batch, Landscape};
 
+use super::dot;
+
 /// Toy model of superposition on fixed inputs, loss ½‖x − x̂‖² averaged over points.
 ///
 /// Parameters, flat: W (hidden × features, row-major), then b (features).
@@ -162,11 +164,6 @@ impl TmsLandscape {
             }
         }
     }
-}
-
-#[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl Landscape for TmsLandscape {

@@ -137,18 +137,7 @@ pub fn plot_results(dir: &Path, x: Option<&str>, y: Option<&str>) -> Result<Vec<
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut panels = vec![Panel {
-            title: String::new(),
-            x_label: "training step".into(),
-            y_label: "loss (full batch)".into(),
-            log_x: true,
-            log_y: true,
-            curves: loss,
-            refs: vec![],
-            x_range: None,
-            legend: SeriesLabelPosition::UpperRight,
-            y_range: None,
-        }];
+        let mut panels = vec![loss_panel(String::new(), loss)];
         let accuracy = accuracy_curves(dir, "")?;
         if !accuracy.is_empty() {
             panels.push(accuracy_panel(accuracy));
@@ -447,6 +436,22 @@ fn train_dirs(dir: &Path, rows: &[Row]) -> Vec<(PathBuf, String)> {
 }
 
 /// A panel of a classifier's accuracy against step (linear y from 0 to 1).
+/// Loss against training step, both axes logarithmic.
+fn loss_panel(title: String, curves: Vec<Curve>) -> Panel {
+    Panel {
+        title,
+        x_label: "training step".into(),
+        y_label: "loss (full batch)".into(),
+        log_x: true,
+        log_y: true,
+        curves,
+        refs: vec![],
+        x_range: None,
+        legend: SeriesLabelPosition::UpperRight,
+        y_range: None,
+    }
+}
+
 fn accuracy_panel(curves: Vec<Curve>) -> Panel {
     Panel {
         title: "accuracy over training".into(),
@@ -539,18 +544,7 @@ fn checkpoint_figure(
             legend: SeriesLabelPosition::LowerRight,
             y_range,
         },
-        Panel {
-            title: "loss over training".into(),
-            x_label: "training step".into(),
-            y_label: "loss (full batch)".into(),
-            log_x: true,
-            log_y: true,
-            curves: loss,
-            refs: vec![],
-            x_range: None,
-            legend: SeriesLabelPosition::UpperRight,
-            y_range: None,
-        },
+        loss_panel("loss over training".into(), loss),
     ];
     if !accuracy.is_empty() {
         panels.push(accuracy_panel(accuracy));
