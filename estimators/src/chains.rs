@@ -97,6 +97,20 @@ pub trait ChainObserver: Send {
     fn on_draw(&mut self, draw: usize, w: &[f64], loss: f64);
 }
 
+/// Keeps the point of a chain's last kept draw (where a following run can start it again).
+#[derive(Debug, Default, Clone)]
+pub struct LastDraw {
+    /// The point at the last kept draw; empty before the first.
+    pub w: Vec<f64>,
+}
+
+impl ChainObserver for LastDraw {
+    fn on_draw(&mut self, _draw: usize, w: &[f64], _loss: f64) {
+        self.w.clear();
+        self.w.extend_from_slice(w);
+    }
+}
+
 /// An observer that does nothing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoObserver;
@@ -144,10 +158,38 @@ pub fn run_chains_observed<L: Landscape, S: Sampler, O: ChainObserver>(
     progress: &(dyn Fn(u64) + Sync),
     make_observer: impl Fn(usize) -> O + Sync,
 ) -> Result<(Vec<ChainTrace>, Vec<O>)> {
+    run_chains_from_observed(
+        landscape,
+        sampler,
+        center,
+        &[],
+        settings,
+        progress,
+        make_observer,
+    )
+}
+
+/// [`run_chains_observed`], with chain c starting at `starts[c % starts.len()]` instead of `center`
+/// (`center` stays the localization's center and the divergence test's origin; no starts: `center`).
+pub fn run_chains_from_observed<L: Landscape, S: Sampler, O: ChainObserver>(
+    landscape: &L,
+    sampler: &S,
+    center: &[f64],
+    starts: &[Vec<f64>],
+    settings: &ChainSettings,
+    progress: &(dyn Fn(u64) + Sync),
+    make_observer: impl Fn(usize) -> O + Sync,
+) -> Result<(Vec<ChainTrace>, Vec<O>)> {
     settings.validate()?;
     if center.len() != landscape.dim() {
         return Err(Error::InvalidShape {
             what: format!("center of length {}", center.len()),
+            why: format!("the landscape has {} parameters", landscape.dim()),
+        });
+    }
+    if let Some(s) = starts.iter().find(|s| s.len() != landscape.dim()) {
+        return Err(Error::InvalidShape {
+            what: format!("chain start of length {}", s.len()),
             why: format!("the landscape has {} parameters", landscape.dim()),
         });
     }
@@ -170,10 +212,16 @@ pub fn run_chains_observed<L: Landscape, S: Sampler, O: ChainObserver>(
                     break;
                 }
                 let mut observer = make_observer(c);
+                let start = if starts.is_empty() {
+                    center
+                } else {
+                    &starts[c % starts.len()][..]
+                };
                 let trace = run_one_chain(
                     landscape,
                     sampler,
                     center,
+                    start,
                     settings,
                     c,
                     progress,
@@ -196,6 +244,7 @@ fn run_one_chain<L: Landscape, S: Sampler, O: ChainObserver>(
     landscape: &L,
     sampler: &S,
     center: &[f64],
+    start: &[f64],
     settings: &ChainSettings,
     chain: usize,
     progress: &(dyn Fn(u64) + Sync),
@@ -206,7 +255,7 @@ fn run_one_chain<L: Landscape, S: Sampler, O: ChainObserver>(
     let d = landscape.dim();
     let mut ws = landscape.workspace();
     let mut state = sampler.init_state(d);
-    let mut w = center.to_vec();
+    let mut w = start.to_vec();
     let mut grad = vec![0.0; d];
     // Minibatches: shuffled epochs over 0..n (sampling without replacement within an epoch).
     let minibatch = landscape.data_size().filter(|&n| settings.batch_size < n);

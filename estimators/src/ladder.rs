@@ -31,7 +31,7 @@
 //! 3. Standard errors: each λ̂_k's stderr propagated through the whole fit (numerical Jacobian of the
 //!    fixed points), assuming independent rungs. They do not include the model error (g_ζ = 1).
 
-use crate::chains::{chain_seed, run_chains, ChainSettings};
+use crate::chains::{chain_seed, run_chains_from_observed, ChainSettings, LastDraw};
 use crate::error::{Error, Result};
 use crate::landscape::{full_loss, Landscape};
 use crate::llc::LlcEstimate;
@@ -345,14 +345,22 @@ pub struct LadderSettings {
     /// step ε/f_k a chain moves sqrt(f_k) times less per step; p = 1 keeps the distance it explores
     /// at the prior's scale (what singular directions need), p = 0 the cost. Default 0.5.
     pub steps_exponent: f64,
+    /// Start rung k's chains where rung k − 1's ended (their last kept draws; a diverged chain's
+    /// successor starts at w*). The directions only the localization confines relax in time
+    /// ∝ f_k/(ε γ), f_k times slower on the colder rung; a chain started at w* has not spread along
+    /// them by the end of a burn-in scaled by f_k^p and reads λ̂ low. Started from the warmer rung
+    /// they begin near their spread, and what is left to relax is the contraction of the directions
+    /// the loss confines (relaxation time unchanged across rungs). Default true.
+    pub warm_start: bool,
 }
 
 impl Default for LadderSettings {
-    /// Factors [1, 4, 16, 64] (DESIGN §3.1) and p = 0.5.
+    /// Factors [1, 4, 16, 64] (DESIGN §3.1), p = 0.5 and warm starts.
     fn default() -> Self {
         Self {
             factors: vec![1.0, 4.0, 16.0, 64.0],
             steps_exponent: 0.5,
+            warm_start: true,
         }
     }
 }
@@ -402,8 +410,13 @@ pub fn run_ladder_detailed<L: Landscape>(
     }
     let init_loss = full_loss(landscape, center);
     let base_post = base.posterior();
-    let mut rungs = Vec::with_capacity(factors.len());
-    for (k, &f) in factors.iter().enumerate() {
+    // Warm to cold (ascending f), so that each warm start comes from the next warmer rung.
+    let mut order: Vec<usize> = (0..factors.len()).collect();
+    order.sort_by(|&a, &b| factors[a].total_cmp(&factors[b]));
+    let mut rungs: Vec<Option<LadderRung>> = vec![None; factors.len()];
+    let mut starts: Vec<Vec<f64>> = Vec::new();
+    for k in order {
+        let f = factors[k];
         let posterior = TemperedPosterior {
             nbeta: base_post.nbeta * f,
             localization: base_post.localization,
@@ -417,9 +430,30 @@ pub fn run_ladder_detailed<L: Landscape>(
             thin: ((settings.thin as f64 * grow).round() as usize).max(1),
             ..settings.clone()
         };
-        let traces = run_chains(landscape, &sampler, center, &rung_settings, progress)?;
+        let (traces, last) = run_chains_from_observed(
+            landscape,
+            &sampler,
+            center,
+            &starts,
+            &rung_settings,
+            progress,
+            |_| LastDraw::default(),
+        )?;
+        if ladder.warm_start {
+            starts = traces
+                .iter()
+                .zip(last)
+                .map(|(t, l)| {
+                    if t.divergence.is_none() && l.w.len() == center.len() {
+                        l.w
+                    } else {
+                        center.to_vec()
+                    }
+                })
+                .collect();
+        }
         let llc = LlcEstimate::from_traces(&traces, init_loss, posterior.nbeta)?;
-        rungs.push(LadderRung {
+        rungs[k] = Some(LadderRung {
             factor: f,
             nbeta: posterior.nbeta,
             step_size: step,
@@ -428,6 +462,7 @@ pub fn run_ladder_detailed<L: Landscape>(
             llc,
         });
     }
+    let rungs: Vec<LadderRung> = rungs.into_iter().flatten().collect();
     let nbetas: Vec<f64> = rungs.iter().map(|r| r.nbeta).collect();
     let llcs: Vec<f64> = rungs.iter().map(|r| r.llc.mean).collect();
     let errs: Vec<f64> = rungs
