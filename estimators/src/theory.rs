@@ -243,10 +243,10 @@ pub fn reduced_rank_regression(m: usize, h: usize, n: usize, r: usize) -> Result
 ///
 /// λ = (−r² + r(H_1 + H_{L+1}))/2 + a(ℓ − a)/(4ℓ) − ℓ(ℓ − 1)/4 · (S/ℓ)² + ½ Σ_{i<j ∈ Σ} M_i M_j.
 ///
-/// The multiplicity is 1 when `a = ℓ` and 2 otherwise. This reproduces the reduced-rank-regression
-/// multiplicity for every one-hidden-layer network (checked in the tests), but Aoyagi's theorem
-/// is about λ: for deeper networks the multiplicity rule is not proven and can be wrong (widths
-/// `[1, 1, 1, 1]` with rank 0 give `K = (w_1 w_2 w_3)²`, whose multiplicity is 3, not 2).
+/// The multiplicity (the order of the largest pole) is Aoyagi's θ = a(ℓ − a) + 1: 1 when `a = ℓ`.
+/// For one hidden layer (ℓ ≤ 2) it is the reduced-rank-regression multiplicity, 2 exactly when
+/// M + H + N + r is odd (checked in the tests for every small shape); for widths `[1; k]` at rank 0,
+/// where K = (w_1 ⋯ w_{k−1})² is a normal crossing, it is k − 1, as it must be.
 pub fn deep_linear(widths: &[usize], rank: usize) -> Result<KnownLambda> {
     let what = || format!("deep linear network widths {widths:?} with rank {rank}");
     if widths.len() < 2 {
@@ -334,7 +334,13 @@ fn deep_linear_formula(rank: i64, input: i64, output: i64, chosen: &[i64]) -> Op
         .checked_add(remainder_term)?
         .checked_sub(spread_term)?
         .checked_add(pair_term)?;
-    let multiplicity = if a_int == ell_int { 1 } else { 2 };
+    // θ = a(ℓ − a) + 1 (1 ≤ a ≤ ℓ, so θ ≥ 1; θ = 1 exactly when a = ℓ).
+    let multiplicity = u32::try_from(
+        a_int
+            .checked_mul(ell_int.checked_sub(a_int)?)?
+            .checked_add(1)?,
+    )
+    .ok()?;
     Some(KnownLambda {
         lambda,
         multiplicity,
@@ -557,6 +563,30 @@ mod tests {
             deep_linear(&[1, 1, 1, 1], 0).unwrap().lambda,
             rational(1, 2)
         );
+    }
+
+    #[test]
+    fn deep_linear_multiplicity_is_aoyagis_order() {
+        // Widths [1; k] at rank 0: K = (w_1 ⋯ w_{k−1})², the normal crossing with k − 1 factors.
+        for k in 3..=8 {
+            let widths = vec![1; k];
+            let exponents = vec![2; k - 1];
+            assert_eq!(
+                deep_linear(&widths, 0).unwrap(),
+                normal_crossing(&exponents).unwrap(),
+                "widths {widths:?}"
+            );
+        }
+        // θ = a(ℓ − a) + 1 beyond normal crossings: M = [2; 5], ℓ = 4, S = 10, a = 2 → 5;
+        // M = [2; 6], ℓ = 5, S = 12, a = 2 → 7; M = [4, 6, 8, 8], ℓ = 3, S = 26, a = 2 → 3;
+        // M = [2; 4], ℓ = 3, S = 8, a = 2 → 3; M = [1, 1, 2, 2, 2] (Σ = first three), ℓ = 2, a = 1 → 2.
+        assert_eq!(deep_linear(&[4, 4, 4, 4, 4], 2).unwrap(), known(15, 2, 5));
+        assert_eq!(deep_linear(&[3; 6], 1).unwrap().multiplicity, 7);
+        assert_eq!(deep_linear(&[8, 6, 8, 4], 0).unwrap(), known(23, 2, 3));
+        assert_eq!(deep_linear(&[2, 2, 2, 2], 0).unwrap().multiplicity, 3);
+        assert_eq!(deep_linear(&[2, 3, 2, 3, 2, 3], 1).unwrap(), known(5, 2, 2));
+        // a = ℓ: multiplicity 1 (M = [1, 1, 2, 2]: Σ = all four, ℓ = 3, S = 6, a = 3).
+        assert_eq!(deep_linear(&[3, 2, 3, 2], 1).unwrap().multiplicity, 1);
     }
 
     #[test]
