@@ -11,7 +11,7 @@ use slt_estimators::calibration::rule::KAPPA;
 use slt_estimators::chains::{run_chains, run_chains_observed, ChainSettings};
 use slt_estimators::diagnostics::half_drift_test;
 use slt_estimators::hessian::HessianOperator;
-use slt_estimators::ladder::{run_ladder_detailed, LadderSettings};
+use slt_estimators::ladder::{self, run_ladder_detailed, LadderSettings};
 use slt_estimators::landscape::full_loss;
 use slt_estimators::llc::running_llc;
 use slt_estimators::{Landscape, LlcEstimate, Sgld, TemperedPosterior};
@@ -584,6 +584,17 @@ pub fn run_llc(
                 &|k| pb.inc(k),
             )?;
             pb.finish_and_clear();
+            // The rungs in the fit's order (ascending nβ).
+            let mut rungs: Vec<_> = run.rungs.iter().collect();
+            rungs.sort_by(|a, b| a.nbeta.total_cmp(&b.nbeta));
+            for rung in &rungs {
+                if let Some(p) = rung.stationarity_p.filter(|&p| p < ladder::RUNG_DRIFT_P) {
+                    warnings.push(format!(
+                        "ladder: the rung at nβ = {:.1} still drifts after {} reruns (p = {p:.1e}); its λ̂ and the RLCT fit are suspect",
+                        rung.nbeta, rung.reruns
+                    ));
+                }
+            }
             let r = run.rlct;
             opts.note(&format!(
                 "rlct (ladder ×{:?}): λ = {:.4} ± {:.4}, m = {:.2} (nearest {})",
@@ -600,6 +611,8 @@ pub fn run_llc(
                     nbetas: r.nbetas,
                     llc_at: r.llc_at,
                     llc_err: r.llc_err,
+                    stationarity_p: rungs.iter().map(|g| g.stationarity_p).collect(),
+                    reruns: rungs.iter().map(|g| g.reruns).collect(),
                 },
                 start.elapsed().as_secs_f64(),
             ))

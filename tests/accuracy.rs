@@ -28,6 +28,15 @@ fn llc(config: &str) -> Summary {
     run_llc(&config, &opts, None).expect("the run completes")
 }
 
+/// Numbers as one CSV field: "1.2345;2.3456".
+fn joined(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.4}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 /// A network's widths as one CSV field: "5-4-3-2".
 fn widths_label(widths: &[usize]) -> String {
     widths
@@ -321,7 +330,7 @@ fn dln_rlct_table() {
     } else {
         "rlct.csv"
     };
-    let mut csv = String::from("widths,rank,d,lambda,multiplicity,rlct,rlct_stderr,rlct_rel_error,m_fit,m_int,llc_mean,llc_rel_error,wall_s\n");
+    let mut csv = String::from("widths,rank,d,lambda,multiplicity,rlct,rlct_stderr,rlct_rel_error,m_fit,m_int,llc_mean,llc_rel_error,wall_s,rung_llc,rung_err\n");
     let mut errors = Vec::new();
     for (widths, rank) in cases {
         let key = format!("{}:{rank}", widths_label(widths));
@@ -340,7 +349,7 @@ fn dln_rlct_table() {
         errors.push(rel.abs());
         let w = widths_label(widths);
         csv += &format!(
-            "{w},{rank},{},{},{},{:.4},{:.4},{:.4},{:.2},{},{:.4},{:.4},{:.1}\n",
+            "{w},{rank},{},{},{},{:.4},{:.4},{:.4},{:.2},{},{:.4},{:.4},{:.1},{},{}\n",
             s.d,
             theory.lambda,
             theory.multiplicity,
@@ -351,7 +360,9 @@ fn dln_rlct_table() {
             r.multiplicity_int,
             est.mean,
             (est.mean - theory.lambda) / theory.lambda,
-            start.elapsed().as_secs_f64()
+            start.elapsed().as_secs_f64(),
+            joined(&r.llc_at),
+            joined(&r.llc_err)
         );
         slt::report::write_atomic(&dir.join(file), csv.as_bytes()).unwrap();
         println!(
@@ -366,6 +377,10 @@ fn dln_rlct_table() {
             100.0 * rel,
             est.mean,
             start.elapsed().as_secs_f64()
+        );
+        println!(
+            "    rungs: λ̂ {:?} ± {:?}, drift p {:?}, reruns {:?}",
+            r.llc_at, r.llc_err, r.stationarity_p, r.reruns
         );
     }
     let mean = errors.iter().sum::<f64>() / errors.len() as f64;

@@ -31,7 +31,8 @@
 //! 3. Standard errors: each λ̂_k's stderr propagated through the whole fit (numerical Jacobian of the
 //!    fixed points), assuming independent rungs. They do not include the model error (g_ζ = 1).
 
-use crate::chains::{chain_seed, run_chains_from_observed, ChainSettings, LastDraw};
+use crate::chains::{chain_seed, run_chains_from_observed, ChainSettings, ChainTrace, LastDraw};
+use crate::diagnostics::half_drift_test;
 use crate::error::{Error, Result};
 use crate::landscape::{full_loss, Landscape};
 use crate::llc::LlcEstimate;
@@ -325,7 +326,19 @@ pub struct LadderRung {
     pub thin: usize,
     /// The LLC estimate at this rung.
     pub llc: LlcEstimate,
+    /// p-value of the half-drift test on the rung's kept loss traces (the last run's); `None` with
+    /// fewer than 3 chains left.
+    pub stationarity_p: Option<f64>,
+    /// How many times the rung was run again from its own end points because its trace drifted.
+    pub reruns: usize,
 }
+
+/// A rung whose kept loss traces drift (half-drift test p below this) is run again from its own end
+/// points: the first run becomes burn-in.
+pub const RUNG_DRIFT_P: f64 = 1e-3;
+
+/// At most this many reruns of a drifting rung.
+pub const RUNG_MAX_RERUNS: usize = 2;
 
 /// A ladder's fit and its rungs.
 #[derive(Debug, Clone, PartialEq)]
@@ -372,7 +385,10 @@ impl Default for LadderSettings {
 /// [`LadderSettings`]) and its own seed, [`chain_seed`]`(settings.seed ^ 0x4C41_4444, k)`. Each rung's
 /// error is the larger of its ESS-based stderr and the spread over chains, std/sqrt(chains): on a
 /// singular landscape the slow mode (how far the chains wander along the flat directions) is what a
-/// short chain's autocorrelation misses, and the spread over chains catches it.
+/// short chain's autocorrelation misses, and the spread over chains catches it. Rungs run warm to
+/// cold; with `warm_start` each starts where the warmer rung's chains ended. A rung whose kept loss
+/// traces still drift (half-drift test p < [`RUNG_DRIFT_P`]) is run again from its own end points with
+/// a fresh seed, at most [`RUNG_MAX_RERUNS`] times: the drifting run becomes burn-in.
 pub fn run_ladder<L: Landscape>(
     landscape: &L,
     center: &[f64],
@@ -424,33 +440,42 @@ pub fn run_ladder_detailed<L: Landscape>(
         let step = base.step_size() / f;
         let sampler = Sgld::new(step, posterior)?;
         let grow = f.powf(p);
-        let rung_settings = ChainSettings {
+        let mut rung_settings = ChainSettings {
             seed: chain_seed(settings.seed ^ 0x4C41_4444, k),
             burnin: (settings.burnin as f64 * grow).round() as usize,
             thin: ((settings.thin as f64 * grow).round() as usize).max(1),
             ..settings.clone()
         };
-        let (traces, last) = run_chains_from_observed(
-            landscape,
-            &sampler,
-            center,
-            &starts,
-            &rung_settings,
-            progress,
-            |_| LastDraw::default(),
-        )?;
-        if ladder.warm_start {
-            starts = traces
+        let mut reruns = 0;
+        let (traces, stationarity_p) = loop {
+            let (traces, last) = run_chains_from_observed(
+                landscape,
+                &sampler,
+                center,
+                &starts,
+                &rung_settings,
+                progress,
+                |_| LastDraw::default(),
+            )?;
+            let kept: Vec<&[f64]> = traces
                 .iter()
-                .zip(last)
-                .map(|(t, l)| {
-                    if t.divergence.is_none() && l.w.len() == center.len() {
-                        l.w
-                    } else {
-                        center.to_vec()
-                    }
-                })
+                .filter(|t| t.divergence.is_none())
+                .map(|t| t.losses.as_slice())
                 .collect();
+            let p = half_drift_test(&kept).map(|(_, p)| p);
+            let drifting = p.is_some_and(|p| p < RUNG_DRIFT_P);
+            if ladder.warm_start || drifting {
+                starts = end_points(&traces, last, center);
+            }
+            if drifting && reruns < RUNG_MAX_RERUNS {
+                reruns += 1;
+                rung_settings.seed = chain_seed(rung_settings.seed, 1000 + reruns);
+                continue;
+            }
+            break (traces, p);
+        };
+        if !ladder.warm_start {
+            starts.clear();
         }
         let llc = LlcEstimate::from_traces(&traces, init_loss, posterior.nbeta)?;
         rungs[k] = Some(LadderRung {
@@ -460,6 +485,8 @@ pub fn run_ladder_detailed<L: Landscape>(
             burnin: rung_settings.burnin,
             thin: rung_settings.thin,
             llc,
+            stationarity_p,
+            reruns,
         });
     }
     let rungs: Vec<LadderRung> = rungs.into_iter().flatten().collect();
@@ -479,6 +506,21 @@ pub fn run_ladder_detailed<L: Landscape>(
         .collect();
     let rlct = fit_rlct(&nbetas, &llcs, &errs)?;
     Ok(LadderRun { rlct, rungs })
+}
+
+/// Where each chain ended (its last kept draw), or `center` for a chain that diverged.
+fn end_points(traces: &[ChainTrace], last: Vec<LastDraw>, center: &[f64]) -> Vec<Vec<f64>> {
+    traces
+        .iter()
+        .zip(last)
+        .map(|(t, l)| {
+            if t.divergence.is_none() && l.w.len() == center.len() {
+                l.w
+            } else {
+                center.to_vec()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -128,6 +128,12 @@ pub struct RlctSummary {
     pub llc_at: Vec<f64>,
     /// Standard error of λ̂ at each rung.
     pub llc_err: Vec<f64>,
+    /// p-value of each rung's half-drift test (its last run; null with fewer than 3 chains left).
+    #[serde(default)]
+    pub stationarity_p: Vec<Option<f64>>,
+    /// How many times each rung was run again from its own end points because its trace drifted.
+    #[serde(default)]
+    pub reruns: Vec<usize>,
 }
 
 /// The volume block of summary.json: ln V(ε) and its local slope for each method.
