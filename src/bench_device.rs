@@ -131,7 +131,8 @@ pub fn run_device_bench(
                     problem.train.as_ref().context("an MLP has data")?,
                     &burn,
                 )?;
-                let mut rng = <slt_estimators::sampler::ChainRng as rand::SeedableRng>::seed_from_u64(1);
+                let mut rng =
+                    <slt_estimators::sampler::ChainRng as rand::SeedableRng>::seed_from_u64(1);
                 if spec.warmup > 0 {
                     run_stacked_sgld(
                         &landscape,

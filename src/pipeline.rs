@@ -18,8 +18,8 @@ use slt_estimators::{Landscape, LlcEstimate, Sgld, TemperedPosterior};
 use slt_estimators::{MalaObserver, MalaSummary, RmspropSgld, Sgnht};
 
 use crate::config::{
-    Auto, ConfigError, DeviceChoice, Ladder, LlcConfig, ModelConfig, PrecisionChoice, RunConfig, SamplerKind,
-    ValidConfig,
+    Auto, ConfigError, DeviceChoice, Ladder, LlcConfig, ModelConfig, PrecisionChoice, RunConfig,
+    SamplerKind, ValidConfig,
 };
 use crate::models::{Precision, Problem};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};

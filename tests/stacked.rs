@@ -53,7 +53,10 @@ fn device_key_is_validated() {
     assert!(config("kind = \"mlp\"\nwidths = [3, 4, 2]", "device = \"ndarray\"").is_ok());
     // The stacked landscape has no superposition model, no other sampler, no ladder.
     let tms = "kind = \"tms\"\nfeatures = 4\nhidden = 2";
-    assert_eq!(rejected_key(config(tms, "device = \"ndarray\"")), "llc.device");
+    assert_eq!(
+        rejected_key(config(tms, "device = \"ndarray\"")),
+        "llc.device"
+    );
     let other = "device = \"ndarray\"\nsampler = \"sgnht\"";
     assert_eq!(rejected_key(config(dln, other)), "llc.device");
     let ladder = "device = \"ndarray\"\nladder = \"auto\"";

@@ -79,7 +79,12 @@ impl StackedLandscape {
         let (din, dout) = (widths[0], widths[widths.len() - 1]);
         if data.d_in != din || data.d_out != dout || data.is_empty() {
             return Err(Error::InvalidShape {
-                what: format!("data of {} points, {} → {}", data.len(), data.d_in, data.d_out),
+                what: format!(
+                    "data of {} points, {} → {}",
+                    data.len(),
+                    data.d_in,
+                    data.d_out
+                ),
                 why: format!("the network maps {din} → {dout} and needs at least one point"),
             });
         }
@@ -94,7 +99,7 @@ impl StackedLandscape {
             Tensor::from_data(TensorData::new(t, [width, n]), device)
         };
         Ok(Self {
-            inputs_t: transpose(&data.inputs, din), // [H_1, n]
+            inputs_t: transpose(&data.inputs, din),    // [H_1, n]
             targets_t: transpose(&data.targets, dout), // [H_{L+1}, n]
             widths,
             mlp,
@@ -158,7 +163,10 @@ impl StackedLandscape {
                     .iter()
                     .flat_map(|p| p[off..off + hout].iter().map(|&v| v as f32))
                     .collect();
-                biases.push(Tensor::from_data(TensorData::new(b, [c, hout]), &self.device));
+                biases.push(Tensor::from_data(
+                    TensorData::new(b, [c, hout]),
+                    &self.device,
+                ));
                 off += hout;
             }
         }
@@ -209,7 +217,8 @@ impl StackedLandscape {
                     });
                 }
                 let idx: Vec<i64> = ix.iter().map(|&i| i as i64).collect();
-                let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [ix.len()]), &self.device);
+                let idx =
+                    Tensor::<1, Int>::from_data(TensorData::new(idx, [ix.len()]), &self.device);
                 Ok(StackedBatch {
                     inputs_t: self.inputs_t.clone().select(1, idx.clone()), // [H_1, B]
                     targets_t: self.targets_t.clone().select(1, idx),       // [H_{L+1}, B]
@@ -288,7 +297,7 @@ impl StackedLandscape {
             .sum_dims(&[1, 2]) // [C, 1, 1]
             .reshape([c])
             .mul_scalar(0.5 / b as f64); // [C]
-        // δ_{l+1} = ∂loss/∂z_{l+1}, [C, H_{l+1}, B]; at the output (f − y) / B.
+                                         // δ_{l+1} = ∂loss/∂z_{l+1}, [C, H_{l+1}, B]; at the output (f − y) / B.
         let mut delta = diff.mul_scalar(1.0 / b as f64);
         let mut gw: Vec<Tensor<3>> = Vec::with_capacity(layers);
         let mut gb: Vec<Tensor<2>> = Vec::new();
@@ -419,12 +428,12 @@ pub fn run_stacked_sgld<R: Rng>(
             let draw = (step - settings.burnin) / settings.thin;
             let losses = read_f32(&loss)?;
             let dist2 = read_f32(&distance2(&params, &center_params))?;
-            let full_losses = if settings.full_loss_every > 0 && draw % settings.full_loss_every == 0
-            {
-                Some(read_f32(&landscape.loss(&params, &full))?)
-            } else {
-                None
-            };
+            let full_losses =
+                if settings.full_loss_every > 0 && draw % settings.full_loss_every == 0 {
+                    Some(read_f32(&landscape.loss(&params, &full))?)
+                } else {
+                    None
+                };
             for (chain, t) in traces.iter_mut().enumerate() {
                 if t.divergence.is_some() {
                     continue;
@@ -497,7 +506,10 @@ fn distance2(params: &StackedParams, center: &StackedParams) -> Tensor<1> {
         })
     };
     for (w, w0) in params.weights.iter().zip(&center.weights) {
-        add((w.clone() - w0.clone()).square().sum_dims(&[1, 2]).reshape([c])); // [C]
+        add((w.clone() - w0.clone())
+            .square()
+            .sum_dims(&[1, 2])
+            .reshape([c])); // [C]
     }
     for (b, b0) in params.biases.iter().zip(&center.biases) {
         add((b.clone() - b0.clone()).square().sum_dim(1).reshape([c])); // [C]

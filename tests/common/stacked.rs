@@ -199,8 +199,9 @@ impl AgreementRun {
         )
         .unwrap();
         assert_eq!(traces.len(), self.settings.chains);
-        assert!(traces.iter().all(|t| t.divergence.is_none()
-            && t.losses.len() == self.settings.draws));
+        assert!(traces
+            .iter()
+            .all(|t| t.divergence.is_none() && t.losses.len() == self.settings.draws));
         LlcEstimate::from_traces(
             &traces,
             full_loss(&self.problem.landscape(), &center),
