@@ -538,9 +538,9 @@ pub fn burn_device(choice: crate::config::DeviceChoice) -> Result<Device> {
         DeviceChoice::Wgpu => {
             let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
             let probe = device.clone();
-            let started = std::panic::catch_unwind(move || {
+            let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
                 Tensor::<1>::zeros([1], &probe).try_to_vec_as::<f32>()
-            });
+            }));
             match started {
                 Ok(Ok(_)) => Ok(device),
                 Ok(Err(e)) => Err(unavailable(format!("wgpu: {e}"))),
