@@ -95,3 +95,34 @@ fn run_on_ndarray_device_writes_an_estimate() {
     assert!(llc.mean.is_finite() && llc.mean > 0.0, "λ̂ {}", llc.mean);
     assert!(dir.path().join("summary.json").exists());
 }
+
+#[test]
+fn diverging_stacked_chains_are_recorded_not_a_crash() {
+    let run = common::stacked::AgreementRun::new();
+    let device = ndarray();
+    let landscape = slt::models::StackedLandscape::new(
+        run.problem.shape.as_ref().unwrap(),
+        run.problem.train.as_ref().unwrap(),
+        &device,
+    )
+    .unwrap();
+    let center = run.problem.reference_point.clone().unwrap();
+    let mut rng = <rand_xoshiro::Xoshiro256PlusPlus as rand::SeedableRng>::seed_from_u64(1);
+    // A step 10⁴ times too large: every chain blows up within the first draws.
+    let traces = slt::models::stacked::run_stacked_sgld(
+        &landscape,
+        2.0,
+        run.posterior,
+        &center,
+        &run.settings,
+        &mut rng,
+        &|_| {},
+    )
+    .unwrap();
+    for t in &traces {
+        let d = t.divergence.as_ref().expect("the chain diverged");
+        eprintln!("chain {}: {} at step {}", t.chain, d.reason, d.step);
+        assert!(t.losses.len() < run.settings.draws);
+    }
+    assert!(slt_estimators::LlcEstimate::from_traces(&traces, 0.0, run.posterior.nbeta).is_err());
+}

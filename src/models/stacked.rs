@@ -352,10 +352,11 @@ fn read_f32<const D: usize>(t: &Tensor<D>) -> Result<Vec<f32>> {
 /// chains draw them), their indices drawn on the host from `batch_rng`; a batch of at least n is
 /// the full batch. The Gaussian noise is drawn on the device from its generator, seeded once with
 /// `settings.seed` (so a run is reproducible on one backend, not across backends, and not bit-equal
-/// to the CPU chains). Each chain's minibatch loss at w (before the step) is read back at every kept
-/// draw only (every `settings.thin` steps after burn-in), with ‖w − w*‖; a non-finite loss or a
-/// distance past `settings.divergence_radius` stops that chain's trace there (its `divergence`
-/// names the draw's step; between draws it is not watched) and the other chains go on.
+/// to the CPU chains). Each chain's minibatch loss at w (before the step) and ‖w − w*‖ are read back
+/// every `settings.thin` steps only (the kept draws, and the same spacing through the burn-in); a
+/// non-finite loss or a distance past `settings.divergence_radius` ends that chain's trace there
+/// (its `divergence` names the step where it was seen; between read-backs it is not watched), the
+/// other chains go on, and the run stops early when every chain has diverged.
 /// `settings.threads` does not apply. `progress` gets the chain-steps done, after every draw.
 /// The traces' `seed` is the device seed (shared by all chains).
 pub fn run_stacked_sgld<R: Rng>(
@@ -424,16 +425,18 @@ pub fn run_stacked_sgld<R: Rng>(
             full.clone()
         };
         let (loss, grad) = landscape.loss_and_grad(&params, &batch);
-        if step >= settings.burnin && (step - settings.burnin) % settings.thin == 0 {
-            let draw = (step - settings.burnin) / settings.thin;
+        // Kept draws, and every thin-th step of the burn-in (divergence only), are read back.
+        let draw = (step >= settings.burnin && (step - settings.burnin) % settings.thin == 0)
+            .then(|| (step - settings.burnin) / settings.thin);
+        if draw.is_some() || (step < settings.burnin && step % settings.thin == 0) {
             let losses = read_f32(&loss)?;
             let dist2 = read_f32(&distance2(&params, &center_params))?;
-            let full_losses =
-                if settings.full_loss_every > 0 && draw % settings.full_loss_every == 0 {
+            let full_losses = match draw {
+                Some(k) if settings.full_loss_every > 0 && k % settings.full_loss_every == 0 => {
                     Some(read_f32(&landscape.loss(&params, &full))?)
-                } else {
-                    None
-                };
+                }
+                _ => None,
+            };
             for (chain, t) in traces.iter_mut().enumerate() {
                 if t.divergence.is_some() {
                     continue;
@@ -454,10 +457,10 @@ pub fn run_stacked_sgld<R: Rng>(
                             settings.divergence_radius
                         ),
                     });
-                } else {
+                } else if let Some(k) = draw {
                     t.losses.push(l);
                     if let Some(f) = &full_losses {
-                        t.full_losses.push((draw, f[chain] as f64));
+                        t.full_losses.push((k, f[chain] as f64));
                     }
                 }
             }
