@@ -562,6 +562,34 @@ pub enum PrecisionChoice {
     F32,
 }
 
+/// Where the LLC chains run (`llc.device`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// The fast landscapes, one chain per thread (the default).
+    #[default]
+    Cpu,
+    /// The stacked landscape (all chains in one tensor) on burn's ndarray backend.
+    Ndarray,
+    /// The stacked landscape on burn's wgpu backend (needs the `wgpu` feature).
+    Wgpu,
+}
+
+impl DeviceChoice {
+    /// The config value's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::Ndarray => "ndarray",
+            DeviceChoice::Wgpu => "wgpu",
+        }
+    }
+
+    fn is_cpu(&self) -> bool {
+        *self == DeviceChoice::Cpu
+    }
+}
+
 /// The temperature ladder for the RLCT estimate: none, the default factors, or given factors.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Ladder {
@@ -658,6 +686,10 @@ pub struct LlcConfig {
     /// SIMD width in the matrix products; losses are still summed in f64).
     #[serde(default)]
     pub precision: PrecisionChoice,
+    /// Where the chains run: "cpu" (the fast landscapes, one chain per thread), or the stacked
+    /// landscape (all chains in one tensor, f32, SGLD only) on "ndarray" or "wgpu".
+    #[serde(default, skip_serializing_if = "DeviceChoice::is_cpu")]
+    pub device: DeviceChoice,
     /// The training step whose checkpoint is measured (default: the last); one of the steps
     /// `train.checkpoints` saves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -738,6 +770,7 @@ impl Default for LlcConfig {
             mala_every: default_mala_every(),
             check_step: false,
             precision: PrecisionChoice::F64,
+            device: DeviceChoice::Cpu,
             checkpoint: None,
             from: None,
         }
@@ -792,6 +825,48 @@ impl TryFrom<RunConfig> for ValidConfig {
         validate(&c)?;
         Ok(ValidConfig(c))
     }
+}
+
+/// `llc.device`: the stacked landscape runs SGLD on MLPs and deep linear networks, without the
+/// ladder or the step check; "wgpu" needs the feature compiled in.
+fn check_device(c: &RunConfig, l: &LlcConfig) -> Result<(), ConfigError> {
+    let device = l.device;
+    if device == DeviceChoice::Cpu {
+        return Ok(());
+    }
+    let value = format!("\"{}\"", device.name());
+    if device == DeviceChoice::Wgpu && !cfg!(feature = "wgpu") {
+        return Err(invalid(
+            "llc.device",
+            value,
+            "needs slt built with the wgpu feature (cargo build --release --features wgpu)",
+        ));
+    }
+    if !matches!(c.model, ModelConfig::Mlp { .. } | ModelConfig::Dln { .. }) {
+        return Err(invalid(
+            "llc.device",
+            value,
+            format!(
+                "applies to model.kind = \"mlp\" or \"dln\" only, not \"{}\" (use \"cpu\")",
+                c.model.kind()
+            ),
+        ));
+    }
+    if l.sampler != SamplerKind::Sgld {
+        return Err(invalid(
+            "llc.device",
+            value,
+            "runs llc.sampler = \"sgld\" only (use \"cpu\" for the other samplers)",
+        ));
+    }
+    if l.ladder != Ladder::None || l.check_step {
+        return Err(invalid(
+            "llc.device",
+            value,
+            "does not run llc.ladder or llc.check_step (use \"cpu\")",
+        ));
+    }
+    Ok(())
 }
 
 fn positive_f64(key: &str, v: f64) -> Result<(), ConfigError> {
@@ -1141,6 +1216,7 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
                 ),
             ));
         }
+        check_device(c, l)?;
         if let Some(step) = l.checkpoint {
             let Some(t) = &c.train else {
                 return Err(invalid("llc.checkpoint", step, "needs a [train] section"));

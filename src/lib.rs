@@ -1,6 +1,7 @@
 //! slt: the application — configs, models and data, burn training, and results folders around `slt-estimators`.
 
 pub mod bench;
+pub mod bench_device;
 pub mod calibrate;
 pub mod config;
 pub mod data;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use slt::config::{ConfigError, ValidConfig};
+use slt::config::{ConfigError, DeviceChoice, ValidConfig};
 use slt::pipeline::{run_all, run_llc, run_train, theory_text, RunOptions};
 
 /// Singular learning theory for small networks: local learning coefficients, from one config file.
@@ -100,6 +100,37 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Chain-steps/s of many chains of a large MLP: the stacked landscape on a burn device
+    /// (ndarray, wgpu) and the CPU fast path (f32, one chain per thread); results/bench/device-*.csv.
+    BenchDevice {
+        /// Paths to measure (comma-separated): cpu, ndarray, wgpu.
+        #[arg(long, value_delimiter = ',', default_values_t = [String::from("cpu"), String::from("ndarray")])]
+        devices: Vec<String>,
+        /// MLP widths (comma-separated; default d = 1 055 242).
+        #[arg(long, value_delimiter = ',', default_values_t = [512usize, 1024, 512, 10])]
+        widths: Vec<usize>,
+        /// Chains.
+        #[arg(long, default_value_t = 64)]
+        chains: usize,
+        /// Minibatch size.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        /// Training points.
+        #[arg(long, default_value_t = 1024)]
+        n: usize,
+        /// Timed SGLD steps per chain.
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Untimed steps per chain first on a stacked path (kernel compilation, autotuning).
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// Results folder.
+        #[arg(long, default_value = "results/bench")]
+        out: PathBuf,
+        /// No progress lines.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -169,6 +200,40 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             slt::bench::run_bench(&out, peer.as_deref(), &threads, quiet)?;
+        }
+        Command::BenchDevice {
+            devices,
+            widths,
+            chains,
+            batch,
+            n,
+            steps,
+            warmup,
+            out,
+            quiet,
+        } => {
+            let devices = devices
+                .iter()
+                .map(|d| match d.as_str() {
+                    "cpu" => Ok(DeviceChoice::Cpu),
+                    "ndarray" => Ok(DeviceChoice::Ndarray),
+                    "wgpu" => Ok(DeviceChoice::Wgpu),
+                    other => Err(ConfigError::Invalid {
+                        key: "--devices".into(),
+                        value: other.into(),
+                        rule: "must be cpu, ndarray or wgpu".into(),
+                    }),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let spec = slt::bench_device::DeviceBench {
+                widths,
+                chains,
+                batch,
+                n,
+                steps,
+                warmup,
+            };
+            slt::bench_device::run_device_bench(&out, &devices, &spec, quiet)?;
         }
         Command::Sweep {
             file,

@@ -18,8 +18,8 @@ use slt_estimators::{Landscape, LlcEstimate, Sgld, TemperedPosterior};
 use slt_estimators::{MalaObserver, MalaSummary, RmspropSgld, Sgnht};
 
 use crate::config::{
-    Auto, ConfigError, Ladder, LlcConfig, ModelConfig, PrecisionChoice, RunConfig, SamplerKind,
-    ValidConfig,
+    Auto, ConfigError, DeviceChoice, Ladder, LlcConfig, ModelConfig, PrecisionChoice, RunConfig,
+    SamplerKind, ValidConfig,
 };
 use crate::models::{Precision, Problem};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
@@ -318,6 +318,19 @@ pub fn run_llc(
         let pb = opts.progress(total, llc_cfg.sampler.name());
         let progress = |k| pb.inc(k);
         let (traces, mala) = match llc_cfg.sampler {
+            // The stacked landscape on a burn device (config: SGLD on mlp/dln only; no MALA probe).
+            SamplerKind::Sgld if llc_cfg.device != DeviceChoice::Cpu => (
+                crate::models::stacked::run_problem_chains(
+                    &problem,
+                    llc_cfg.device,
+                    step_size,
+                    posterior,
+                    &center,
+                    &settings,
+                    &progress,
+                )?,
+                None,
+            ),
             SamplerKind::Sgld => {
                 let sampler = Sgld::new(step_size, posterior)?;
                 if llc_cfg.mala_every > 0 {

@@ -3,12 +3,14 @@
 mod dln_landscape;
 pub mod mlp_landscape;
 pub mod nets;
+pub mod stacked;
 mod tangent;
 mod tms_landscape;
 
 pub use dln_landscape::{DlnLandscape, DlnWorkspace};
 pub use mlp_landscape::{Head, MlpLandscape, MlpWorkspace, Precision};
 pub use nets::{BurnLandscape, Net, NetShape};
+pub use stacked::{StackedLandscape, StackedParams};
 pub use tms_landscape::{TmsLandscape, TmsWorkspace};
 
 use rand::{Rng, SeedableRng};
