@@ -220,8 +220,7 @@ pub fn run_chains_from_observed<L: Landscape, S: Sampler, O: ChainObserver>(
                 let trace = run_one_chain(
                     landscape,
                     sampler,
-                    center,
-                    start,
+                    ChainOrigin { center, start },
                     settings,
                     c,
                     progress,
@@ -240,16 +239,22 @@ pub fn run_chains_from_observed<L: Landscape, S: Sampler, O: ChainObserver>(
     Ok((traces, observers))
 }
 
+/// Where one chain starts and what it is localized around (the divergence test's origin).
+struct ChainOrigin<'a> {
+    center: &'a [f64],
+    start: &'a [f64],
+}
+
 fn run_one_chain<L: Landscape, S: Sampler, O: ChainObserver>(
     landscape: &L,
     sampler: &S,
-    center: &[f64],
-    start: &[f64],
+    origin: ChainOrigin<'_>,
     settings: &ChainSettings,
     chain: usize,
     progress: &(dyn Fn(u64) + Sync),
     observer: &mut O,
 ) -> ChainTrace {
+    let ChainOrigin { center, start } = origin;
     let seed = chain_seed(settings.seed, chain);
     let mut rng = ChainRng::seed_from_u64(seed);
     let d = landscape.dim();
