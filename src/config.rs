@@ -63,6 +63,11 @@ impl<T: Copy> Auto<T> {
             Auto::Value(v) => Some(*v),
         }
     }
+
+    /// Whether this is "auto".
+    pub fn is_auto(&self) -> bool {
+        matches!(self, Auto::Auto)
+    }
 }
 
 impl<T: Serialize> Serialize for Auto<T> {
@@ -675,6 +680,11 @@ pub struct LlcConfig {
     /// The temperature ladder for the RLCT estimate: "none", "auto" ([1, 4, 16, 64]) or factors.
     #[serde(default)]
     pub ladder: Ladder,
+    /// The ladder's localization γ: a number ≥ 0, or "auto" (the unit-information rule: the prior's
+    /// width is the distance at which the loss rises by 1/2; README, "The temperature ladder"). The
+    /// one-temperature λ̂ keeps `localization`.
+    #[serde(default, skip_serializing_if = "Auto::is_auto")]
+    pub ladder_localization: Auto<f64>,
     /// MALA acceptance of SGLD proposals (full batch) is probed every this many draws (0: never).
     #[serde(default = "default_mala_every")]
     pub mala_every: usize,
@@ -767,6 +777,7 @@ impl Default for LlcConfig {
             full_loss_every: 0,
             threads: 0,
             ladder: Ladder::None,
+            ladder_localization: Auto::Auto,
             mala_every: default_mala_every(),
             check_step: false,
             precision: PrecisionChoice::F64,
@@ -1186,13 +1197,14 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         if let Some(v) = l.nbeta.value() {
             positive_f64("llc.nbeta", v)?;
         }
-        if let Some(v) = l.localization.value() {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(invalid(
-                    "llc.localization",
-                    v,
-                    "must be non-negative and finite",
-                ));
+        for (key, value) in [
+            ("llc.localization", l.localization.value()),
+            ("llc.ladder_localization", l.ladder_localization.value()),
+        ] {
+            if let Some(v) = value {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(invalid(key, v, "must be non-negative and finite"));
+                }
             }
         }
         at_least("llc.chains", l.chains, 1)?;

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use slt_estimators::calibration::resolve_settings;
 use slt_estimators::calibration::rule::KAPPA;
+use slt_estimators::calibration::{resolve_settings, unit_information_localization};
 use slt_estimators::chains::{run_chains, run_chains_observed, ChainSettings};
 use slt_estimators::diagnostics::half_drift_test;
 use slt_estimators::hessian::HessianOperator;
@@ -290,6 +290,16 @@ pub fn run_llc(
     let start = Instant::now();
     let request = llc_cfg.settings_request(config.seed);
     let resolved = resolve_settings(&landscape, &center, problem.n, llc_cfg.draws, request)?;
+    // The ladder's own localization (the unit-information rule unless given), resolved up front so
+    // that config.toml records it.
+    let ladder_gamma = match (&llc_cfg.ladder, llc_cfg.ladder_localization.value()) {
+        (Ladder::None, _) => None,
+        (_, Some(g)) => Some(g),
+        (_, None) => Some(
+            unit_information_localization(&landscape, &center, config.seed)
+                .context("the ladder's localization: the loss at w* is not finite")?,
+        ),
+    };
     let init_loss = full_loss(&landscape, &center);
     let d = landscape.dim();
     let settings = llc_cfg.chain_settings(config.seed, &resolved, &center);
@@ -454,6 +464,7 @@ pub fn run_llc(
     resolved_config.llc = Some(LlcConfig {
         step_size: Auto::Value(step_size),
         localization: Auto::Value(resolved.localization),
+        ladder_localization: ladder_gamma.map_or(Auto::Auto, Auto::Value),
         nbeta: Auto::Value(resolved.nbeta),
         burnin: Auto::Value(settings.burnin),
         thin: Auto::Value(settings.thin),
@@ -568,67 +579,29 @@ pub fn run_llc(
     } else {
         None
     };
+    let mut ladder_failure = None;
     let rlct = match &llc_cfg.ladder {
         Ladder::None => None,
         ladder => {
-            let factors = match ladder {
-                Ladder::Factors(f) => f.clone(),
-                _ => LadderSettings::default().factors,
+            let ladder_run = LadderRun {
+                config,
+                llc_cfg: &llc_cfg,
+                landscape: &landscape,
+                center: &center,
+                n: problem.n,
+                nbeta: resolved.nbeta,
+                gamma: ladder_gamma.unwrap_or(resolved.localization),
             };
-            let ladder_settings = LadderSettings {
-                factors,
-                ..LadderSettings::default()
-            };
-            let start = Instant::now();
-            let pb = opts.progress(0, "ladder");
-            let base = Sgld::new(step_size, posterior)?;
-            // The fit separates λ from the (m − 1)/ln nβ term only when each rung's λ̂ is precise
-            // to about 1%: the base rung samples at least LADDER_MIN_STEPS steps per chain.
-            let rung_settings = ChainSettings {
-                thin: settings.thin.max(LADDER_MIN_STEPS.div_ceil(settings.draws)),
-                ..settings.clone()
-            };
-            let run = run_ladder_detailed(
-                &landscape,
-                &center,
-                &base,
-                &ladder_settings,
-                &rung_settings,
-                &|k| pb.inc(k),
-            )?;
-            pb.finish_and_clear();
-            // The rungs in the fit's order (ascending nβ).
-            let mut rungs: Vec<_> = run.rungs.iter().collect();
-            rungs.sort_by(|a, b| a.nbeta.total_cmp(&b.nbeta));
-            for rung in &rungs {
-                if let Some(p) = rung.stationarity_p.filter(|&p| p < ladder::RUNG_DRIFT_P) {
+            match ladder_run.run(ladder, opts, &mut warnings) {
+                Ok(r) => Some(r),
+                Err(e) => {
                     warnings.push(format!(
-                        "ladder: the rung at nβ = {:.1} still drifts after {} reruns (p = {p:.1e}); its λ̂ and the RLCT fit are suspect",
-                        rung.nbeta, rung.reruns
+                        "the temperature ladder failed ({e:#}); summary.json has no rlct"
                     ));
+                    ladder_failure = Some(e);
+                    None
                 }
             }
-            let r = run.rlct;
-            opts.note(&format!(
-                "rlct (ladder ×{:?}): λ = {:.4} ± {:.4}, m = {:.2} (nearest {})",
-                ladder_settings.factors, r.lambda, r.stderr, r.multiplicity, r.multiplicity_int
-            ));
-            Some((
-                RlctSummary {
-                    lambda: r.lambda,
-                    stderr: r.stderr,
-                    multiplicity: r.multiplicity,
-                    multiplicity_stderr: r.multiplicity_stderr,
-                    multiplicity_int: r.multiplicity_int,
-                    chi2: r.chi2,
-                    nbetas: r.nbetas,
-                    llc_at: r.llc_at,
-                    llc_err: r.llc_err,
-                    stationarity_p: rungs.iter().map(|g| g.stationarity_p).collect(),
-                    reruns: rungs.iter().map(|g| g.reruns).collect(),
-                },
-                start.elapsed().as_secs_f64(),
-            ))
         }
     };
     for w in &warnings {
@@ -687,6 +660,13 @@ pub fn run_llc(
         },
     };
     write_json(&opts.out.join("summary.json"), &summary)?;
+    if let Some(e) = ladder_failure {
+        return Err(e.context(format!(
+            "the temperature ladder (the one-temperature λ̂ = {:.4} is in {})",
+            est.mean,
+            opts.out.join("summary.json").display()
+        )));
+    }
     let known = summary
         .theory
         .as_ref()
@@ -824,4 +804,149 @@ pub fn run_all(config: &ValidConfig, opts: &RunOptions) -> Result<Option<Summary
         summary = Some(crate::volume_cmd::run_hessian(config, opts)?);
     }
     Ok(summary)
+}
+
+/// What the temperature ladder needs from an LLC run.
+struct LadderRun<'a> {
+    config: &'a ValidConfig,
+    llc_cfg: &'a LlcConfig,
+    landscape: &'a crate::models::FastLandscape,
+    center: &'a [f64],
+    n: usize,
+    nbeta: f64,
+    /// The ladder's localization, resolved.
+    gamma: f64,
+}
+
+impl LadderRun<'_> {
+    /// Resolves the ladder's step, burn-in and thinning at its γ, runs it (again at a quarter of an
+    /// auto step when chains diverge, at most AUTO_STEP_RETRIES times), and summarizes it; warnings
+    /// go to `warnings`.
+    fn run(
+        &self,
+        ladder: &Ladder,
+        opts: &RunOptions,
+        warnings: &mut Vec<String>,
+    ) -> Result<(RlctSummary, f64)> {
+        let (llc_cfg, gamma) = (self.llc_cfg, self.gamma);
+        let factors = match ladder {
+            Ladder::Factors(f) => f.clone(),
+            _ => LadderSettings::default().factors,
+        };
+        let ladder_settings = LadderSettings {
+            factors,
+            ..LadderSettings::default()
+        };
+        let start = Instant::now();
+        // The ladder's γ changes the posterior's typical set: its step, burn-in and thinning are
+        // resolved again by the auto rule at that γ (values the config gives are kept).
+        let request = slt_estimators::calibration::SettingsRequest {
+            nbeta: Some(self.nbeta),
+            localization: Some(gamma),
+            ..llc_cfg.settings_request(self.config.seed)
+        };
+        let resolved =
+            resolve_settings(self.landscape, self.center, self.n, llc_cfg.draws, request)?;
+        opts.note(&format!(
+            "ladder: γ = {gamma:.4} ({}), ε = {:.3e}, burn-in {} + {} draws × thin {} on the base rung",
+            if llc_cfg.ladder_localization.value().is_some() {
+                "given"
+            } else {
+                "unit information"
+            },
+            resolved.step_size,
+            resolved.burnin,
+            llc_cfg.draws,
+            resolved.thin
+        ));
+        let posterior = TemperedPosterior {
+            nbeta: self.nbeta,
+            localization: gamma,
+        };
+        // The fit separates λ from the (m − 1)/ln nβ term only when each rung's λ̂ is precise
+        // to about 1%: the base rung samples at least LADDER_MIN_STEPS steps per chain.
+        let chains = llc_cfg.chain_settings(self.config.seed, &resolved, self.center);
+        let mut rung_settings = ChainSettings {
+            thin: chains.thin.max(LADDER_MIN_STEPS.div_ceil(chains.draws)),
+            ..chains
+        };
+        let mut step_size = resolved.step_size;
+        let mut retries = 0;
+        let run = loop {
+            let pb = opts.progress(0, "ladder");
+            let outcome = run_ladder_detailed(
+                self.landscape,
+                self.center,
+                &Sgld::new(step_size, posterior)?,
+                &ladder_settings,
+                &rung_settings,
+                &|k| pb.inc(k),
+            );
+            pb.finish_and_clear();
+            let diverged = match &outcome {
+                Ok(run) => run.rungs.iter().map(|r| r.llc.diverged_chains).sum(),
+                Err(slt_estimators::Error::AllChainsDiverged { chains, .. }) => *chains,
+                Err(_) => 0,
+            };
+            if diverged == 0 || llc_cfg.step_size.value().is_some() || retries >= AUTO_STEP_RETRIES
+            {
+                break outcome?;
+            }
+            retries += 1;
+            warnings.push(format!(
+                "ladder: {diverged} chains diverged at the auto step size {step_size:.3e}; ran the ladder again at a quarter of it"
+            ));
+            step_size /= 4.0;
+            let cap = slt_estimators::calibration::rule::MAX_STEPS as usize;
+            rung_settings.burnin = (rung_settings.burnin * 4).min(cap / 5);
+            rung_settings.thin = (rung_settings.thin * 4)
+                .min(((cap - rung_settings.burnin) / rung_settings.draws).max(1));
+        };
+        // The rungs in the fit's order (ascending nβ).
+        let mut rungs: Vec<_> = run.rungs.iter().collect();
+        rungs.sort_by(|a, b| a.nbeta.total_cmp(&b.nbeta));
+        for rung in &rungs {
+            if let Some(p) = rung.stationarity_p.filter(|&p| p < ladder::RUNG_DRIFT_P) {
+                warnings.push(format!(
+                    "ladder: the rung at nβ = {:.1} still drifts after {} reruns (p = {p:.1e}); its λ̂ and the RLCT fit are suspect",
+                    rung.nbeta, rung.reruns
+                ));
+            }
+        }
+        let r = run.rlct;
+        let uncertainty = r.multiplicity_uncertainty();
+        if uncertainty > ladder_settings.multiplicity_precision {
+            warnings.push(format!(
+                "ladder: after {} extensions one standard error of the multiplicity ({:.2}) still moves λ by {:.1}% (target {:.0}%); the integer m, and with it λ, may be off by one step",
+                ladder_settings.max_extensions,
+                r.multiplicity_stderr,
+                100.0 * uncertainty,
+                100.0 * ladder_settings.multiplicity_precision
+            ));
+        }
+        opts.note(&format!(
+            "rlct (ladder ×{:?}): λ = {:.4} ± {:.4}, m = {:.2} (nearest {})",
+            ladder_settings.factors, r.lambda, r.stderr, r.multiplicity, r.multiplicity_int
+        ));
+        Ok((
+            RlctSummary {
+                lambda: r.lambda,
+                localization: gamma,
+                step_size,
+                stderr: r.stderr,
+                multiplicity: r.multiplicity,
+                multiplicity_stderr: r.multiplicity_stderr,
+                multiplicity_int: r.multiplicity_int,
+                chi2: r.chi2,
+                nbetas: r.nbetas,
+                llc_at: r.llc_at,
+                llc_err: r.llc_err,
+                stationarity_p: rungs.iter().map(|g| g.stationarity_p).collect(),
+                reruns: rungs.iter().map(|g| g.reruns).collect(),
+                extensions: rungs.iter().map(|g| g.extensions).collect(),
+                multiplicity_uncertainty: uncertainty,
+            },
+            start.elapsed().as_secs_f64(),
+        ))
+    }
 }

@@ -286,6 +286,49 @@ fn samplers_table() {
     slt::report::write_atomic(&dir.join("samplers.csv"), csv.as_bytes()).unwrap();
 }
 
+/// The ladder through the pipeline with every setting "auto" (`ladder = "auto"`, the full batch), on a
+/// deep linear network at the teacher's minimal true point (n = 10000, noiseless, seed 0).
+fn rlct_run(widths: &[usize], rank: usize) -> Summary {
+    llc(&format!(
+        "name = \"rlct\"\nseed = 0\n[model]\nkind = \"dln\"\nwidths = {widths:?}\n[data]\nn = 10000\nteacher_rank = {rank}\n[llc]\nchains = 4\ndraws = 1000\nbatch = 10000\nladder = \"auto\"\n"
+    ))
+}
+
+/// Two rows of the RLCT table in CI (the rest: `dln_rlct_table` below, results/dln-rlct/): 3-3-3 at
+/// rank 0 (λ = 7/2, m = 2) and 2-1-2 at rank 1 (λ = 3/2, m = 1), about a minute together. Bound: the
+/// issue's worst-case bar, 12% of λ, and the integer multiplicity equal to Aoyagi's. The RLCT's
+/// sampling error is below 1% of λ on both (stderr 0.016 and 0.005 in the table's run), so the bound
+/// sits more than 10 standard errors from the measured values (+1.9%, +1.5%): the false-positive rate
+/// is far below 1e-6; what could fail it is a change of method, which is what it is for. Twins: λ off
+/// by 25% either way is rejected by the same bound, and so is the one-temperature λ̂ on the m = 2
+/// network (the ladder is needed there).
+#[test]
+fn dln_rlct_ci_subset() {
+    for (widths, rank) in [(&[3usize, 3, 3][..], 0usize), (&[2, 1, 2][..], 1)] {
+        let s = rlct_run(widths, rank);
+        let r = s.rlct.as_ref().unwrap();
+        let theory = s.theory.as_ref().unwrap();
+        let (lam, m) = (theory.lambda, theory.multiplicity);
+        println!(
+            "{} r{rank}: RLCT {:.4} ± {:.4} (m {:.2} → {}), λ = {lam} (m {m}); one-temperature λ̂ {:.4}",
+            widths_label(widths),
+            r.lambda,
+            r.stderr,
+            r.multiplicity,
+            r.multiplicity_int,
+            s.llc.as_ref().unwrap().mean
+        );
+        assert!((r.lambda - lam).abs() <= 0.12 * lam, "{r:?}");
+        assert_eq!(r.multiplicity_int, m as usize, "{r:?}");
+        for wrong in [0.75 * lam, 1.25 * lam] {
+            assert!((r.lambda - wrong).abs() > 0.12 * lam);
+        }
+        if m > 1 {
+            assert!((s.llc.as_ref().unwrap().mean - lam).abs() > 0.05 * lam);
+        }
+    }
+}
+
 /// The RLCT table of results/dln-rlct/: the temperature ladder (`ladder = "auto"`, factors 1, 4, 16,
 /// 64) with auto settings on deep linear networks of depth 2–5 at every rank class, against Aoyagi's
 /// λ. The ladder runs on the full batch (`batch = n`: a deep linear net's full-batch loss comes from
@@ -337,11 +380,8 @@ fn dln_rlct_table() {
         if only.as_ref().is_some_and(|o| !o.contains(&key)) {
             continue;
         }
-        let config = format!(
-            "name = \"rlct\"\nseed = 0\n[model]\nkind = \"dln\"\nwidths = {widths:?}\n[data]\nn = 10000\nteacher_rank = {rank}\n[llc]\nchains = 4\ndraws = 1000\nbatch = 10000\nladder = \"auto\"\n"
-        );
         let start = std::time::Instant::now();
-        let s = llc(&config);
+        let s = rlct_run(widths, rank);
         let est = s.llc.as_ref().unwrap();
         let r = s.rlct.as_ref().unwrap();
         let theory = s.theory.as_ref().unwrap();
@@ -379,8 +419,8 @@ fn dln_rlct_table() {
             start.elapsed().as_secs_f64()
         );
         println!(
-            "    rungs: λ̂ {:?} ± {:?}, drift p {:?}, reruns {:?}",
-            r.llc_at, r.llc_err, r.stationarity_p, r.reruns
+            "    rungs: λ̂ {:?} ± {:?}, drift p {:?}, reruns {:?}, extensions {:?}; γ {:.4}, m uncertainty {:.3}",
+            r.llc_at, r.llc_err, r.stationarity_p, r.reruns, r.extensions, r.localization, r.multiplicity_uncertainty
         );
     }
     let mean = errors.iter().sum::<f64>() / errors.len() as f64;

@@ -197,6 +197,14 @@ fn non_positive_step_size_is_named() {
 }
 
 #[test]
+fn negative_ladder_localization_is_named() {
+    rejects(
+        &format!("{GOOD}ladder = \"auto\"\nladder_localization = -0.5\n"),
+        &["llc.ladder_localization", "-0.5"],
+    );
+}
+
+#[test]
 fn zero_chains_is_named() {
     rejects(&GOOD.replace("chains = 2", "chains = 0"), &["chains", "0"]);
 }

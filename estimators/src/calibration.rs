@@ -290,6 +290,51 @@ pub struct ProbeSummary {
     pub pilot_rounds: usize,
 }
 
+/// The temperature ladder's localization by the unit-information rule: γ = 1/s², with s the median,
+/// over [`rule::UNIT_INFO_DIRECTIONS`] random unit directions u, of the distance at which the loss
+/// itself (nβ = 1) has risen by 1/2: L(w* + s u) − L(w*) = 1/2. The Gaussian prior then falls by the
+/// factor e^(−1/2) where one observation's likelihood does: a prior worth one data point, at the
+/// loss's own scale, whatever nβ. The loss is taken on the auto rule's probe points.
+///
+/// Why the ladder needs its own γ: its fit (crate::ladder) assumes the zeta function's pole-free part
+/// g_ζ = 1, which holds when the prior's width and the loss are both of order one in the units of
+/// t = nβ. The one-temperature rule (γ = 2·DELTA/s² at the posterior's extent at nβ) makes the prior
+/// bite at the warm rungs, whose λ̂ it pulls down by a power of nβ; the fit reads that rise as a
+/// higher multiplicity. Directions flat out to [`rule::MAX_EXTENT`] count as that far, so γ is at
+/// least 1/MAX_EXTENT². Returns `None` when the loss is not finite at `center`.
+pub fn unit_information_localization<L: Landscape>(
+    landscape: &L,
+    center: &[f64],
+    seed: u64,
+) -> Option<f64> {
+    let points = probe_points(landscape);
+    let batch = probe_batch(landscape, &points);
+    let d = landscape.dim();
+    let mut rng = ChainRng::seed_from_u64(seed ^ 0x7E1D_0001);
+    let mut ws = landscape.workspace();
+    let base = landscape.loss(center, batch, &mut ws);
+    if !base.is_finite() {
+        return None;
+    }
+    let mut point = vec![0.0; d];
+    let mut extents: Vec<f64> = (0..rule::UNIT_INFO_DIRECTIONS)
+        .map(|_| {
+            let mut u: Vec<f64> = (0..d).map(|_| rng.sample(StandardNormal)).collect();
+            normalize(&mut u);
+            extent_along(rule::MAX_EXTENT, |s| {
+                for i in 0..d {
+                    point[i] = center[i] + s * u[i];
+                }
+                // Twice the rise, so that extent_along's level 1 is a rise of 1/2.
+                2.0 * (landscape.loss(&point, batch, &mut ws) - base)
+            })
+        })
+        .collect();
+    extents.sort_by(f64::total_cmp);
+    let s = extents[extents.len() / 2];
+    Some(1.0 / (s * s))
+}
+
 /// The auto rule's constants, documented in README.md.
 pub mod rule {
     /// ε = KAPPA / (largest stiffness + γ): the stiffest direction's step bias is about KAPPA / 4.
@@ -309,6 +354,8 @@ pub mod rule {
     pub const PROBE_POINTS: usize = 2000;
     /// Extents beyond this distance count as flat.
     pub const MAX_EXTENT: f64 = 10.0;
+    /// Random directions of the ladder's unit-information localization.
+    pub const UNIT_INFO_DIRECTIONS: usize = 64;
     /// Pilot chains of the auto step size run this many relaxation times…
     pub const PILOT_TAUS: f64 = 2.0;
     /// …and at most this many steps per round…
@@ -344,13 +391,8 @@ pub fn resolve_settings<L: Landscape>(
             probe: None,
         });
     }
-    let points: Vec<usize> =
-        (0..landscape.data_size().unwrap_or(0).min(rule::PROBE_POINTS)).collect();
-    let batch = if landscape.data_size().is_some() {
-        Batch::Indices(&points)
-    } else {
-        Batch::Full
-    };
+    let points = probe_points(landscape);
+    let batch = probe_batch(landscape, &points);
     let probe = probe_landscape(landscape, center, batch, nbeta, rule::MAX_EXTENT)?;
     let non_flat: Vec<usize> = probe.non_flat().collect();
     let singular: Vec<f64> = non_flat
@@ -421,6 +463,20 @@ pub fn resolve_settings<L: Landscape>(
             pilot_rounds,
         }),
     })
+}
+
+/// The training points the auto rule probes on: the first [`rule::PROBE_POINTS`].
+fn probe_points<L: Landscape>(landscape: &L) -> Vec<usize> {
+    (0..landscape.data_size().unwrap_or(0).min(rule::PROBE_POINTS)).collect()
+}
+
+/// Those points as a batch, or the full batch for a landscape without data (a potential).
+fn probe_batch<'a, L: Landscape>(landscape: &L, points: &'a [usize]) -> Batch<'a> {
+    if landscape.data_size().is_some() {
+        Batch::Indices(points)
+    } else {
+        Batch::Full
+    }
 }
 
 /// The distance from w* at which a chain counts as diverged: 10 prior widths (sqrt(d / γ)) beyond

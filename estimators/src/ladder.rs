@@ -331,11 +331,13 @@ pub struct LadderRung {
     pub stationarity_p: Option<f64>,
     /// How many times the rung was run again from its own end points because its trace drifted.
     pub reruns: usize,
+    /// How many times its kept draws were doubled for the fit's precision target.
+    pub extensions: usize,
 }
 
 /// A rung whose kept loss traces drift (half-drift test p below this) is run again from its own end
 /// points: the first run becomes burn-in.
-pub const RUNG_DRIFT_P: f64 = 1e-3;
+pub const RUNG_DRIFT_P: f64 = 0.05;
 
 /// At most this many reruns of a drifting rung.
 pub const RUNG_MAX_RERUNS: usize = 2;
@@ -365,16 +367,46 @@ pub struct LadderSettings {
     /// they begin near their spread, and what is left to relax is the contraction of the directions
     /// the loss confines (relaxation time unchanged across rungs). Default true.
     pub warm_start: bool,
+    /// The fit's precision target: the ladder samples on while σ_m·Δ_m > `multiplicity_precision`·λ,
+    /// where σ_m is the standard error of the real-valued multiplicity and Δ_m = mean_k 1/(ln nβ_k −
+    /// ψ(λ)) is how far λ moves when m moves by one. Below the target the integer m cannot shift λ by
+    /// more than that fraction at one σ. Where λ is small (a few parameters' worth) the (m − 1)/ln nβ
+    /// term is a large share of it, and m has to be pinned by precise rungs; where λ is large it
+    /// barely matters, and the first pass suffices. Default 0.03.
+    pub multiplicity_precision: f64,
+    /// At most this many extensions; each runs every rung on from its chains' end points for as many
+    /// draws as it holds (so the draws double: at most 2^k times the first pass). Default 3.
+    pub max_extensions: usize,
 }
 
 impl Default for LadderSettings {
-    /// Factors [1, 4, 16, 64] (DESIGN §3.1), p = 0.5 and warm starts.
+    /// Factors [1, 4, 16, 64] (DESIGN §3.1), p = 0.5, warm starts, precision 3% with at most 3 extensions.
     fn default() -> Self {
         Self {
             factors: vec![1.0, 4.0, 16.0, 64.0],
             steps_exponent: 0.5,
             warm_start: true,
+            multiplicity_precision: 0.03,
+            max_extensions: 3,
         }
+    }
+}
+
+impl RlctEstimate {
+    /// Δ_m = mean_k 1/(ln nβ_k − ψ(λ)): to first order, how far λ moves when m moves by one.
+    pub fn lambda_per_multiplicity(&self) -> f64 {
+        let psi = digamma(self.lambda.max(1e-12));
+        let terms: Vec<f64> = self
+            .nbetas
+            .iter()
+            .map(|b| 1.0 / (b.ln() - psi).max(1e-12))
+            .collect();
+        terms.iter().sum::<f64>() / terms.len().max(1) as f64
+    }
+
+    /// σ_m·Δ_m / λ: the share of λ that one standard error of m moves it by.
+    pub fn multiplicity_uncertainty(&self) -> f64 {
+        self.multiplicity_stderr * self.lambda_per_multiplicity() / self.lambda.abs().max(1e-12)
     }
 }
 
@@ -430,6 +462,8 @@ pub fn run_ladder_detailed<L: Landscape>(
     let mut order: Vec<usize> = (0..factors.len()).collect();
     order.sort_by(|&a, &b| factors[a].total_cmp(&factors[b]));
     let mut rungs: Vec<Option<LadderRung>> = vec![None; factors.len()];
+    // Per rung: its samplers' settings, kept traces and chains' end points (for extensions).
+    let mut runs: Vec<Option<RungState>> = vec![None; factors.len()];
     let mut starts: Vec<Vec<f64>> = Vec::new();
     for k in order {
         let f = factors[k];
@@ -447,7 +481,7 @@ pub fn run_ladder_detailed<L: Landscape>(
             ..settings.clone()
         };
         let mut reruns = 0;
-        let (traces, stationarity_p) = loop {
+        let traces = loop {
             let (traces, last) = run_chains_from_observed(
                 landscape,
                 &sampler,
@@ -464,19 +498,21 @@ pub fn run_ladder_detailed<L: Landscape>(
                 .collect();
             let p = half_drift_test(&kept).map(|(_, p)| p);
             let drifting = p.is_some_and(|p| p < RUNG_DRIFT_P);
-            if ladder.warm_start || drifting {
-                starts = end_points(&traces, last, center);
-            }
+            let ends = end_points(&traces, last, center);
             if drifting && reruns < RUNG_MAX_RERUNS {
+                starts = ends;
                 reruns += 1;
                 rung_settings.seed = chain_seed(rung_settings.seed, 1000 + reruns);
                 continue;
             }
-            break (traces, p);
+            starts = if ladder.warm_start {
+                ends.clone()
+            } else {
+                Vec::new()
+            };
+            break (traces, p, ends);
         };
-        if !ladder.warm_start {
-            starts.clear();
-        }
+        let (traces, stationarity_p, ends) = traces;
         let llc = LlcEstimate::from_traces(&traces, init_loss, posterior.nbeta)?;
         rungs[k] = Some(LadderRung {
             factor: f,
@@ -487,9 +523,66 @@ pub fn run_ladder_detailed<L: Landscape>(
             llc,
             stationarity_p,
             reruns,
+            extensions: 0,
+        });
+        runs[k] = Some(RungState {
+            sampler,
+            settings: rung_settings,
+            traces,
+            ends,
         });
     }
-    let rungs: Vec<LadderRung> = rungs.into_iter().flatten().collect();
+    let mut rungs: Vec<LadderRung> = rungs.into_iter().flatten().collect();
+    let mut runs: Vec<RungState> = runs.into_iter().flatten().collect();
+    let mut extension = 0;
+    loop {
+        let fit = fit_rungs(&rungs);
+        let precise = fit
+            .as_ref()
+            .is_ok_and(|f| f.multiplicity_uncertainty() <= ladder.multiplicity_precision);
+        if precise || extension >= ladder.max_extensions {
+            return fit.map(|rlct| LadderRun { rlct, rungs });
+        }
+        extension += 1;
+        // Every rung runs on from its chains' end points for as many draws as it holds.
+        for (rung, run) in rungs.iter_mut().zip(runs.iter_mut()) {
+            let held = run.traces.iter().map(|t| t.losses.len()).max().unwrap_or(0);
+            let settings = ChainSettings {
+                seed: chain_seed(run.settings.seed, 2000 + extension),
+                burnin: 0,
+                draws: held.max(1),
+                ..run.settings.clone()
+            };
+            let (more, last) = run_chains_from_observed(
+                landscape,
+                &run.sampler,
+                center,
+                &run.ends,
+                &settings,
+                progress,
+                |_| LastDraw::default(),
+            )?;
+            run.ends = end_points(&more, last, center);
+            for (t, m) in run.traces.iter_mut().zip(more) {
+                append_trace(t, m);
+            }
+            rung.llc = LlcEstimate::from_traces(&run.traces, init_loss, rung.nbeta)?;
+            rung.extensions = extension;
+        }
+    }
+}
+
+/// What a rung keeps for its extensions: its sampler and settings, its traces and where its chains are.
+#[derive(Clone)]
+struct RungState {
+    sampler: Sgld,
+    settings: ChainSettings,
+    traces: Vec<ChainTrace>,
+    ends: Vec<Vec<f64>>,
+}
+
+/// The RLCT fit on the rungs' λ̂, each with the larger of its ESS-based stderr and the spread over chains.
+fn fit_rungs(rungs: &[LadderRung]) -> Result<RlctEstimate> {
     let nbetas: Vec<f64> = rungs.iter().map(|r| r.nbeta).collect();
     let llcs: Vec<f64> = rungs.iter().map(|r| r.llc.mean).collect();
     let errs: Vec<f64> = rungs
@@ -504,8 +597,20 @@ pub fn run_ladder_detailed<L: Landscape>(
             }
         })
         .collect();
-    let rlct = fit_rlct(&nbetas, &llcs, &errs)?;
-    Ok(LadderRun { rlct, rungs })
+    fit_rlct(&nbetas, &llcs, &errs)
+}
+
+/// Appends a continuation's draws to a chain's trace; a continuation that diverged marks the chain diverged.
+fn append_trace(trace: &mut ChainTrace, more: ChainTrace) {
+    if trace.divergence.is_some() {
+        return;
+    }
+    let offset = trace.losses.len();
+    trace.losses.extend(more.losses);
+    trace
+        .full_losses
+        .extend(more.full_losses.into_iter().map(|(i, l)| (i + offset, l)));
+    trace.divergence = more.divergence;
 }
 
 /// Where each chain ended (its last kept draw), or `center` for a chain that diverged.

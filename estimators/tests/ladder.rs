@@ -1,5 +1,6 @@
 //! The temperature ladder against exact tempered expectations (quadrature) and against sampled rungs on normal crossings.
 
+use slt_estimators::calibration::unit_information_localization;
 use slt_estimators::chains::ChainSettings;
 use slt_estimators::ladder::{fit_rlct, run_ladder_detailed, LadderSettings};
 use slt_estimators::{Potential, Sgld, TemperedPosterior};
@@ -140,7 +141,11 @@ fn sampled_case(which: usize) {
         &p,
         &vec![0.0; d],
         &base,
-        &LadderSettings::default(),
+        // The fit at these fixed settings (the precision extensions are tested below).
+        &LadderSettings {
+            max_extensions: 0,
+            ..LadderSettings::default()
+        },
         &settings,
         &|_| {},
     )
@@ -194,4 +199,85 @@ fn sampled_ladder_x4y4() {
 #[test]
 fn sampled_ladder_xyz_squared() {
     sampled_case(3);
+}
+
+/// The ladder's unit-information localization on K = c|w|² (d = 3): the loss rises by 1/2 at
+/// s² = 1/(2c) along every direction, so γ = 1/s² = 2c exactly (the bisection stops within 1% in s,
+/// so 2% in γ; no randomness reaches the answer). Twin: scaling the loss by 4 scales γ by 4, so the
+/// rule reads the loss's own scale (the value for c = 1 is rejected for c = 4).
+#[test]
+fn unit_information_localization_reads_the_loss_scale() {
+    let mono = vec![vec![2, 0, 0], vec![0, 2, 0], vec![0, 0, 2]];
+    for c in [1.0, 4.0] {
+        let p = Potential::with_coefficients(&mono, &[c; 3]).unwrap();
+        let gamma = unit_information_localization(&p, &[0.0; 3], 3).unwrap();
+        assert!(
+            (gamma - 2.0 * c).abs() < 0.02 * 2.0 * c,
+            "c = {c}: γ = {gamma}"
+        );
+        if c != 1.0 {
+            assert!((gamma - 2.0).abs() > 0.02 * 2.0, "c = {c}: γ = {gamma}");
+        }
+    }
+}
+
+/// The precision extensions on x²y² (γ = 1, short chains: 4 × 100 000 steps at the base rung): the
+/// first pass leaves one standard error of m worth more than 3% of λ, so the ladder doubles every
+/// rung's draws until it is not (or three times). The first pass is the same run as with
+/// `max_extensions = 0` (same seeds), so the two can be compared: each extension doubles the draws,
+/// and the uncertainty falls below the unextended run's. Twin: a target that the first pass already
+/// meets (100%) extends nothing. Deterministic (fixed seeds); no tolerance is statistical.
+#[test]
+fn ladder_extends_rungs_until_m_is_pinned() {
+    let p = Potential::new(&[vec![2, 2]]).unwrap();
+    let nb0 = base_nbeta();
+    let base = Sgld::new(
+        0.05 / nb0,
+        TemperedPosterior {
+            nbeta: nb0,
+            localization: 1.0,
+        },
+    )
+    .unwrap();
+    let settings = ChainSettings {
+        chains: 4,
+        draws: 1000,
+        burnin: 10_000,
+        thin: 100,
+        batch_size: 1,
+        seed: 3,
+        divergence_radius: 1e3,
+        full_loss_every: 0,
+        threads: 0,
+    };
+    let run = |precision: f64, max_extensions: usize| {
+        let ladder = LadderSettings {
+            multiplicity_precision: precision,
+            max_extensions,
+            ..LadderSettings::default()
+        };
+        run_ladder_detailed(&p, &[0.0, 0.0], &base, &ladder, &settings, &|_| {}).unwrap()
+    };
+    let first = run(0.03, 0);
+    let extended = run(0.03, 3);
+    let loose = run(1.0, 3);
+    let u0 = first.rlct.multiplicity_uncertainty();
+    let u1 = extended.rlct.multiplicity_uncertainty();
+    let ext = extended.rungs[0].extensions;
+    println!(
+        "first pass: λ = {:.4}, m = {:.2} ± {:.2} → {}, uncertainty {u0:.3}; after {ext} extensions: λ = {:.4}, m = {:.2} ± {:.2} → {}, uncertainty {u1:.3}",
+        first.rlct.lambda, first.rlct.multiplicity, first.rlct.multiplicity_stderr, first.rlct.multiplicity_int,
+        extended.rlct.lambda, extended.rlct.multiplicity, extended.rlct.multiplicity_stderr, extended.rlct.multiplicity_int,
+    );
+    assert!(u0 > 0.03, "the first pass is already precise: {u0}");
+    assert!(ext >= 1, "no extension ran");
+    assert!(u1 <= 0.03 || ext == 3, "stopped early: {u1} after {ext}");
+    assert!(u1 < u0, "{u1} ≥ {u0}");
+    for (a, b) in first.rungs.iter().zip(&extended.rungs) {
+        assert_eq!(b.extensions, ext);
+        // Draws per chain double with each extension (every chain kept here: no divergence).
+        assert_eq!(b.llc.draws, a.llc.draws << ext, "{b:?}");
+    }
+    assert!(loose.rungs.iter().all(|r| r.extensions == 0));
+    assert_eq!(loose.rlct, first.rlct);
 }

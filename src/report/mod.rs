@@ -112,6 +112,12 @@ pub struct LlcSummary {
 pub struct RlctSummary {
     /// The RLCT λ (the fit's value at infinite nβ).
     pub lambda: f64,
+    /// The ladder's localization γ (every rung), resolved.
+    #[serde(default)]
+    pub localization: f64,
+    /// The base rung's step size ε (rung k: ε / f_k), resolved.
+    #[serde(default)]
+    pub step_size: f64,
     /// Its standard error, from the rungs' errors (model error excluded).
     pub stderr: f64,
     /// The multiplicity m, real-valued.
@@ -134,6 +140,12 @@ pub struct RlctSummary {
     /// How many times each rung was run again from its own end points because its trace drifted.
     #[serde(default)]
     pub reruns: Vec<usize>,
+    /// How many times each rung's draws were doubled for the fit's precision target.
+    #[serde(default)]
+    pub extensions: Vec<usize>,
+    /// σ_m·Δ_m/λ at the end: the share of λ that one standard error of the multiplicity moves it by.
+    #[serde(default)]
+    pub multiplicity_uncertainty: f64,
 }
 
 /// The volume block of summary.json: ln V(ε) and its local slope for each method.
