@@ -640,6 +640,53 @@ impl<'de> Deserialize<'de> for Ladder {
     }
 }
 
+/// The temperature ladder's localization γ.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum LadderLocalization {
+    /// The one-temperature run's γ (`llc.localization`, resolved).
+    #[default]
+    Auto,
+    /// The unit-information rule: the prior's width is where the loss rises by 1/2.
+    UnitInformation,
+    /// This γ (≥ 0).
+    Value(f64),
+}
+
+impl LadderLocalization {
+    /// Whether this is "auto" (nothing to write in a resolved config).
+    pub fn is_auto(&self) -> bool {
+        matches!(self, LadderLocalization::Auto)
+    }
+}
+
+impl Serialize for LadderLocalization {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LadderLocalization::Auto => s.serialize_str("auto"),
+            LadderLocalization::UnitInformation => s.serialize_str("unit-information"),
+            LadderLocalization::Value(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LadderLocalization {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Number(f64),
+        }
+        let expected = "expected \"auto\", \"unit-information\" or a number ≥ 0";
+        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(expected))? {
+            Raw::Word(w) if w == "auto" => Ok(LadderLocalization::Auto),
+            Raw::Word(w) if w == "unit-information" => Ok(LadderLocalization::UnitInformation),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!("\"{w}\": {expected}"))),
+            Raw::Number(v) => Ok(LadderLocalization::Value(v)),
+        }
+    }
+}
+
 /// The LLC estimate's settings; every `"auto"` is resolved by the rule documented in README.md.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -680,11 +727,11 @@ pub struct LlcConfig {
     /// The temperature ladder for the RLCT estimate: "none", "auto" ([1, 4, 16, 64]) or factors.
     #[serde(default)]
     pub ladder: Ladder,
-    /// The ladder's localization γ: a number ≥ 0, or "auto" (the unit-information rule: the prior's
-    /// width is the distance at which the loss rises by 1/2; README, "The temperature ladder"). The
-    /// one-temperature λ̂ keeps `localization`.
-    #[serde(default, skip_serializing_if = "Auto::is_auto")]
-    pub ladder_localization: Auto<f64>,
+    /// The ladder's localization γ: "auto" (the one-temperature γ, `localization`), "unit-information"
+    /// (the prior's width is the distance at which the loss rises by 1/2; README, the ladder's rules),
+    /// or a number ≥ 0.
+    #[serde(default, skip_serializing_if = "LadderLocalization::is_auto")]
+    pub ladder_localization: LadderLocalization,
     /// MALA acceptance of SGLD proposals (full batch) is probed every this many draws (0: never).
     #[serde(default = "default_mala_every")]
     pub mala_every: usize,
@@ -777,7 +824,7 @@ impl Default for LlcConfig {
             full_loss_every: 0,
             threads: 0,
             ladder: Ladder::None,
-            ladder_localization: Auto::Auto,
+            ladder_localization: LadderLocalization::Auto,
             mala_every: default_mala_every(),
             check_step: false,
             precision: PrecisionChoice::F64,
@@ -1197,9 +1244,13 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         if let Some(v) = l.nbeta.value() {
             positive_f64("llc.nbeta", v)?;
         }
+        let ladder_gamma = match l.ladder_localization {
+            LadderLocalization::Value(v) => Some(v),
+            _ => None,
+        };
         for (key, value) in [
             ("llc.localization", l.localization.value()),
-            ("llc.ladder_localization", l.ladder_localization.value()),
+            ("llc.ladder_localization", ladder_gamma),
         ] {
             if let Some(v) = value {
                 if !(v.is_finite() && v >= 0.0) {

@@ -18,8 +18,8 @@ use slt_estimators::{Landscape, LlcEstimate, Sgld, TemperedPosterior};
 use slt_estimators::{MalaObserver, MalaSummary, RmspropSgld, Sgnht};
 
 use crate::config::{
-    Auto, ConfigError, DeviceChoice, Ladder, LlcConfig, ModelConfig, PrecisionChoice, RunConfig,
-    SamplerKind, ValidConfig,
+    Auto, ConfigError, DeviceChoice, Ladder, LadderLocalization, LlcConfig, ModelConfig,
+    PrecisionChoice, RunConfig, SamplerKind, ValidConfig,
 };
 use crate::models::{Precision, Problem};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
@@ -30,6 +30,10 @@ use crate::train::{load_checkpoint, train, TrainOutcome};
 
 /// Sampling steps per chain on the temperature ladder's base rung, at least (higher rungs run more).
 pub const LADDER_MIN_STEPS: usize = 1_000_000;
+
+/// The ladder warns when ε·(nβ·h_top + γ) at its chains' end points passes this (4 × the auto rule's κ:
+/// SGLD's relative bias on such a direction is then about 5%).
+pub const STEP_STIFFNESS_WARN: f64 = 0.2;
 
 /// Times a run at an auto step size is repeated at a quarter of the step when chains diverge.
 pub const AUTO_STEP_RETRIES: usize = 2;
@@ -292,10 +296,11 @@ pub fn run_llc(
     let resolved = resolve_settings(&landscape, &center, problem.n, llc_cfg.draws, request)?;
     // The ladder's own localization (the unit-information rule unless given), resolved up front so
     // that config.toml records it.
-    let ladder_gamma = match (&llc_cfg.ladder, llc_cfg.ladder_localization.value()) {
+    let ladder_gamma = match (&llc_cfg.ladder, llc_cfg.ladder_localization) {
         (Ladder::None, _) => None,
-        (_, Some(g)) => Some(g),
-        (_, None) => Some(
+        (_, LadderLocalization::Value(g)) => Some(g),
+        (_, LadderLocalization::Auto) => Some(resolved.localization),
+        (_, LadderLocalization::UnitInformation) => Some(
             unit_information_localization(&landscape, &center, config.seed)
                 .context("the ladder's localization: the loss at w* is not finite")?,
         ),
@@ -464,7 +469,8 @@ pub fn run_llc(
     resolved_config.llc = Some(LlcConfig {
         step_size: Auto::Value(step_size),
         localization: Auto::Value(resolved.localization),
-        ladder_localization: ladder_gamma.map_or(Auto::Auto, Auto::Value),
+        ladder_localization: ladder_gamma
+            .map_or(LadderLocalization::Auto, LadderLocalization::Value),
         nbeta: Auto::Value(resolved.nbeta),
         burnin: Auto::Value(settings.burnin),
         thin: Auto::Value(settings.thin),
@@ -591,6 +597,10 @@ pub fn run_llc(
                 n: problem.n,
                 nbeta: resolved.nbeta,
                 gamma: ladder_gamma.unwrap_or(resolved.localization),
+                // At the one-temperature γ the ladder's base rung is that run: its step and chain
+                // settings as they ended (after any divergence or drift retries).
+                one_temperature: (llc_cfg.ladder_localization == LadderLocalization::Auto)
+                    .then(|| (step_size, settings.clone())),
             };
             match ladder_run.run(ladder, opts, &mut warnings) {
                 Ok(r) => Some(r),
@@ -816,6 +826,8 @@ struct LadderRun<'a> {
     nbeta: f64,
     /// The ladder's localization, resolved.
     gamma: f64,
+    /// The one-temperature run's final step and chain settings, when the ladder shares its γ.
+    one_temperature: Option<(f64, ChainSettings)>,
 }
 
 impl LadderRun<'_> {
@@ -838,26 +850,33 @@ impl LadderRun<'_> {
             ..LadderSettings::default()
         };
         let start = Instant::now();
-        // The ladder's γ changes the posterior's typical set: its step, burn-in and thinning are
-        // resolved again by the auto rule at that γ (values the config gives are kept).
-        let request = slt_estimators::calibration::SettingsRequest {
-            nbeta: Some(self.nbeta),
-            localization: Some(gamma),
-            ..llc_cfg.settings_request(self.config.seed)
+        // Another γ changes the posterior's typical set: the step, burn-in and thinning are resolved
+        // again by the auto rule at that γ (values the config gives are kept).
+        let (base_step, chains) = match &self.one_temperature {
+            Some((step, settings)) => (*step, settings.clone()),
+            None => {
+                let request = slt_estimators::calibration::SettingsRequest {
+                    nbeta: Some(self.nbeta),
+                    localization: Some(gamma),
+                    ..llc_cfg.settings_request(self.config.seed)
+                };
+                let resolved =
+                    resolve_settings(self.landscape, self.center, self.n, llc_cfg.draws, request)?;
+                let chains = llc_cfg.chain_settings(self.config.seed, &resolved, self.center);
+                (resolved.step_size, chains)
+            }
         };
-        let resolved =
-            resolve_settings(self.landscape, self.center, self.n, llc_cfg.draws, request)?;
         opts.note(&format!(
             "ladder: γ = {gamma:.4} ({}), ε = {:.3e}, burn-in {} + {} draws × thin {} on the base rung",
-            if llc_cfg.ladder_localization.value().is_some() {
-                "given"
-            } else {
-                "unit information"
+            match llc_cfg.ladder_localization {
+                LadderLocalization::Auto => "the one-temperature γ",
+                LadderLocalization::UnitInformation => "unit information",
+                LadderLocalization::Value(_) => "given",
             },
-            resolved.step_size,
-            resolved.burnin,
+            base_step,
+            chains.burnin,
             llc_cfg.draws,
-            resolved.thin
+            chains.thin
         ));
         let posterior = TemperedPosterior {
             nbeta: self.nbeta,
@@ -865,12 +884,11 @@ impl LadderRun<'_> {
         };
         // The fit separates λ from the (m − 1)/ln nβ term only when each rung's λ̂ is precise
         // to about 1%: the base rung samples at least LADDER_MIN_STEPS steps per chain.
-        let chains = llc_cfg.chain_settings(self.config.seed, &resolved, self.center);
         let mut rung_settings = ChainSettings {
             thin: chains.thin.max(LADDER_MIN_STEPS.div_ceil(chains.draws)),
             ..chains
         };
-        let mut step_size = resolved.step_size;
+        let mut step_size = base_step;
         let mut retries = 0;
         let run = loop {
             let pb = opts.progress(0, "ladder");
@@ -913,6 +931,35 @@ impl LadderRun<'_> {
                 ));
             }
         }
+        // Where the chains went, how stiff was the loss against each rung's step? The auto step is
+        // checked at w* and at short pilot chains' ends; the rungs' own chains go further.
+        let points = slt_estimators::calibration::probe_points(self.landscape);
+        let batch = slt_estimators::calibration::probe_batch(self.landscape, &points);
+        let step_stiffness: Vec<f64> = rungs
+            .iter()
+            .map(|g| {
+                g.end_points
+                    .iter()
+                    .map(|w| {
+                        let h = slt_estimators::calibration::top_hessian_eigenvalue(
+                            self.landscape,
+                            w,
+                            batch,
+                            30,
+                            self.config.seed,
+                        );
+                        g.step_size * (g.nbeta * h + gamma)
+                    })
+                    .fold(0.0, f64::max)
+            })
+            .collect();
+        if let Some(worst) = step_stiffness.iter().copied().reduce(f64::max) {
+            if worst > STEP_STIFFNESS_WARN {
+                warnings.push(format!(
+                    "ladder: where its chains went the step is {worst:.2} of the stiffest direction's scale (the auto rule aims at {KAPPA}); its λ̂ are biased by a few percent or more: set llc.step_size lower or llc.ladder_localization higher"
+                ));
+            }
+        }
         let r = run.rlct;
         let uncertainty = r.multiplicity_uncertainty();
         if uncertainty > ladder_settings.multiplicity_precision {
@@ -945,6 +992,7 @@ impl LadderRun<'_> {
                 reruns: rungs.iter().map(|g| g.reruns).collect(),
                 extensions: rungs.iter().map(|g| g.extensions).collect(),
                 multiplicity_uncertainty: uncertainty,
+                step_stiffness,
             },
             start.elapsed().as_secs_f64(),
         ))

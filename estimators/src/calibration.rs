@@ -466,12 +466,12 @@ pub fn resolve_settings<L: Landscape>(
 }
 
 /// The training points the auto rule probes on: the first [`rule::PROBE_POINTS`].
-fn probe_points<L: Landscape>(landscape: &L) -> Vec<usize> {
+pub fn probe_points<L: Landscape>(landscape: &L) -> Vec<usize> {
     (0..landscape.data_size().unwrap_or(0).min(rule::PROBE_POINTS)).collect()
 }
 
 /// Those points as a batch, or the full batch for a landscape without data (a potential).
-fn probe_batch<'a, L: Landscape>(landscape: &L, points: &'a [usize]) -> Batch<'a> {
+pub fn probe_batch<'a, L: Landscape>(landscape: &L, points: &'a [usize]) -> Batch<'a> {
     if landscape.data_size().is_some() {
         Batch::Indices(points)
     } else {

@@ -333,6 +333,9 @@ pub struct LadderRung {
     pub reruns: usize,
     /// How many times its kept draws were doubled for the fit's precision target.
     pub extensions: usize,
+    /// Where its chains ended (a diverged chain's entry is the center): points of the rung's
+    /// typical set, where a step-size check can look.
+    pub end_points: Vec<Vec<f64>>,
 }
 
 /// A rung whose kept loss traces drift (half-drift test p below this) is run again from its own end
@@ -524,6 +527,7 @@ pub fn run_ladder_detailed<L: Landscape>(
             stationarity_p,
             reruns,
             extensions: 0,
+            end_points: ends.clone(),
         });
         runs[k] = Some(RungState {
             sampler,
@@ -563,6 +567,7 @@ pub fn run_ladder_detailed<L: Landscape>(
                 |_| LastDraw::default(),
             )?;
             run.ends = end_points(&more, last, center);
+            rung.end_points = run.ends.clone();
             for (t, m) in run.traces.iter_mut().zip(more) {
                 append_trace(t, m);
             }

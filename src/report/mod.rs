@@ -146,6 +146,11 @@ pub struct RlctSummary {
     /// σ_m·Δ_m/λ at the end: the share of λ that one standard error of the multiplicity moves it by.
     #[serde(default)]
     pub multiplicity_uncertainty: f64,
+    /// Per rung, ε_k·(nβ_k·h_top + γ) at the stiffest of its chains' end points (h_top: the top Hessian
+    /// eigenvalue there): the step's stiffness product where the chains went. The auto rule aims at
+    /// 0.05; SGLD's relative bias grows about as a quarter of it.
+    #[serde(default)]
+    pub step_stiffness: Vec<f64>,
 }
 
 /// The volume block of summary.json: ln V(ε) and its local slope for each method.
