@@ -1362,6 +1362,34 @@ mod tests {
     }
 
     #[test]
+    fn ladder_localization_words_and_numbers() {
+        let parse = |v: &str| {
+            ValidConfig::from_toml(&format!(
+                "name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n[llc]\nladder = \"auto\"\nladder_localization = {v}\n"
+            ))
+            .map(|c| c.llc.clone().unwrap().ladder_localization)
+        };
+        assert_eq!(parse("\"auto\"").unwrap(), LadderLocalization::Auto);
+        assert_eq!(
+            parse("\"unit-information\"").unwrap(),
+            LadderLocalization::UnitInformation
+        );
+        assert_eq!(parse("2").unwrap(), LadderLocalization::Value(2.0));
+        assert_eq!(parse("0.5").unwrap(), LadderLocalization::Value(0.5));
+        let err = parse("\"wide\"").unwrap_err().to_string();
+        assert!(err.contains("ladder_localization") && err.contains("wide"), "{err}");
+        let err = parse("-1.0").unwrap_err().to_string();
+        assert!(err.contains("llc.ladder_localization") && err.contains("-1"), "{err}");
+        // Written back as it was read.
+        let c = ValidConfig::from_toml(
+            "name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n[llc]\nladder_localization = \"unit-information\"\n",
+        )
+        .unwrap();
+        let text = toml::to_string(&c.into_inner()).unwrap();
+        assert!(text.contains("ladder_localization = \"unit-information\""), "{text}");
+    }
+
+    #[test]
     fn each_rule_names_its_key() {
         let base = "name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n";
         let cases = [

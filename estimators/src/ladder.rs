@@ -423,7 +423,10 @@ impl RlctEstimate {
 /// short chain's autocorrelation misses, and the spread over chains catches it. Rungs run warm to
 /// cold; with `warm_start` each starts where the warmer rung's chains ended. A rung whose kept loss
 /// traces still drift (half-drift test p < [`RUNG_DRIFT_P`]) is run again from its own end points with
-/// a fresh seed, at most [`RUNG_MAX_RERUNS`] times: the drifting run becomes burn-in.
+/// a fresh seed, at most [`RUNG_MAX_RERUNS`] times: the drifting run becomes burn-in. Then, while the
+/// fit's multiplicity is too uncertain for λ ([`LadderSettings::multiplicity_precision`]), every rung
+/// runs on from its chains' end points for as many draws again (at most
+/// [`LadderSettings::max_extensions`] times; seeds [`chain_seed`]`(rung seed, 2000 + extension)`).
 pub fn run_ladder<L: Landscape>(
     landscape: &L,
     center: &[f64],
