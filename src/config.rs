@@ -1377,16 +1377,25 @@ mod tests {
         assert_eq!(parse("2").unwrap(), LadderLocalization::Value(2.0));
         assert_eq!(parse("0.5").unwrap(), LadderLocalization::Value(0.5));
         let err = parse("\"wide\"").unwrap_err().to_string();
-        assert!(err.contains("ladder_localization") && err.contains("wide"), "{err}");
+        assert!(
+            err.contains("ladder_localization") && err.contains("wide"),
+            "{err}"
+        );
         let err = parse("-1.0").unwrap_err().to_string();
-        assert!(err.contains("llc.ladder_localization") && err.contains("-1"), "{err}");
+        assert!(
+            err.contains("llc.ladder_localization") && err.contains("-1"),
+            "{err}"
+        );
         // Written back as it was read.
         let c = ValidConfig::from_toml(
             "name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n[llc]\nladder_localization = \"unit-information\"\n",
         )
         .unwrap();
         let text = toml::to_string(&c.into_inner()).unwrap();
-        assert!(text.contains("ladder_localization = \"unit-information\""), "{text}");
+        assert!(
+            text.contains("ladder_localization = \"unit-information\""),
+            "{text}"
+        );
     }
 
     #[test]
