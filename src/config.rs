@@ -1320,6 +1320,22 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
                 ),
             ));
         }
+        if let (Some(nbeta), false) = (l.nbeta.value(), l.ladder == Ladder::None) {
+            let factors = match &l.ladder {
+                Ladder::Factors(f) => f.clone(),
+                _ => vec![1.0, 4.0, 16.0, 64.0],
+            };
+            if let Some(f) = factors.iter().find(|f| nbeta * **f <= 1.0) {
+                return Err(invalid(
+                    "llc.nbeta",
+                    nbeta,
+                    format!(
+                        "the ladder's rung nβ·{f} = {} must be above 1 (its fit uses ln nβ)",
+                        nbeta * f
+                    ),
+                ));
+            }
+        }
         if let Ladder::Factors(f) = &l.ladder {
             if let Some(bad) = f.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
                 return Err(invalid(

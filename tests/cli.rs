@@ -205,6 +205,14 @@ fn negative_ladder_localization_is_named() {
 }
 
 #[test]
+fn ladder_rung_at_or_below_unit_nbeta_is_named() {
+    rejects(
+        &format!("{GOOD}ladder = [1, 4]\nnbeta = 0.5\n"),
+        &["llc.nbeta", "0.5"],
+    );
+}
+
+#[test]
 fn zero_chains_is_named() {
     rejects(&GOOD.replace("chains = 2", "chains = 0"), &["chains", "0"]);
 }
@@ -256,6 +264,40 @@ fn missing_file_is_named() {
     let o = slt(&["run", "/nonexistent/slt-config.toml", "--quiet"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/slt-config.toml"));
+}
+
+#[test]
+fn failed_ladder_keeps_the_one_temperature_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    // ε · nβ = 2.002 on x²: w ← −1.002 w + noise grows by 0.2% a step. The 100 steps of the
+    // one-temperature run stay bounded (× 1.2); the ladder's 10⁶ steps per chain explode on every rung
+    // (ε·nβ is the same on each), and a given step size is not retried.
+    let cfg = write_config(
+        dir.path(),
+        "name = \"lad\"\n[model]\nkind = \"potential\"\nmonomials = [[2]]\n[data]\nn = 1000\n[llc]\nnbeta = 1000.0\nstep_size = 0.002002\nlocalization = 0.0\nchains = 2\ndraws = 100\nburnin = 0\nthin = 1\nmala_every = 0\nladder = [1, 4]\n",
+    );
+    let out = dir.path().join("out");
+    let o = slt(&[
+        "llc",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("ladder"), "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["llc"]["mean"].as_f64().unwrap().is_finite());
+    assert!(summary["rlct"].is_null(), "{summary}");
+    let warnings = summary["llc"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("temperature ladder failed")),
+        "{warnings:?}"
+    );
 }
 
 #[test]
