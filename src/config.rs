@@ -63,11 +63,6 @@ impl<T: Copy> Auto<T> {
             Auto::Value(v) => Some(*v),
         }
     }
-
-    /// Whether this is "auto".
-    pub fn is_auto(&self) -> bool {
-        matches!(self, Auto::Auto)
-    }
 }
 
 impl<T: Serialize> Serialize for Auto<T> {
@@ -605,6 +600,17 @@ pub enum Ladder {
     Auto,
     /// nβ × each factor.
     Factors(Vec<f64>),
+}
+
+impl Ladder {
+    /// The rungs' factors: the given ones, the default [1, 4, 16, 64] for "auto", none for "none".
+    pub fn factors(&self) -> Vec<f64> {
+        match self {
+            Ladder::None => Vec::new(),
+            Ladder::Auto => slt_estimators::ladder::LadderSettings::default().factors,
+            Ladder::Factors(f) => f.clone(),
+        }
+    }
 }
 
 impl Serialize for Ladder {
@@ -1320,12 +1326,8 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
                 ),
             ));
         }
-        if let (Some(nbeta), false) = (l.nbeta.value(), l.ladder == Ladder::None) {
-            let factors = match &l.ladder {
-                Ladder::Factors(f) => f.clone(),
-                _ => vec![1.0, 4.0, 16.0, 64.0],
-            };
-            if let Some(f) = factors.iter().find(|f| nbeta * **f <= 1.0) {
+        if let Some(nbeta) = l.nbeta.value() {
+            if let Some(f) = l.ladder.factors().iter().find(|f| nbeta * **f <= 1.0) {
                 return Err(invalid(
                     "llc.nbeta",
                     nbeta,

@@ -11,7 +11,7 @@ use slt_estimators::calibration::{resolve_settings, unit_information_localizatio
 use slt_estimators::chains::{run_chains, run_chains_observed, ChainSettings};
 use slt_estimators::diagnostics::half_drift_test;
 use slt_estimators::hessian::HessianOperator;
-use slt_estimators::ladder::{self, run_ladder_detailed, LadderSettings};
+use slt_estimators::ladder::{run_ladder_detailed, LadderSettings};
 use slt_estimators::landscape::full_loss;
 use slt_estimators::llc::running_llc;
 use slt_estimators::{Landscape, LlcEstimate, Sgld, TemperedPosterior};
@@ -34,6 +34,10 @@ pub const LADDER_MIN_STEPS: usize = 1_000_000;
 /// The ladder warns when ε·(nβ·h_top + γ) at its chains' end points passes this (4 × the auto rule's κ:
 /// SGLD's relative bias on such a direction is then about 5%).
 pub const STEP_STIFFNESS_WARN: f64 = 0.2;
+
+/// A loss trace whose half-drift test gives p below this drifts: an auto burn-in is extended, and a
+/// run (or a ladder rung, after its reruns) that still drifts warns.
+pub const DRIFT_WARN_P: f64 = 1e-3;
 
 /// Times a run at an auto step size is repeated at a quarter of the step when chains diverge.
 pub const AUTO_STEP_RETRIES: usize = 2;
@@ -294,8 +298,7 @@ pub fn run_llc(
     let start = Instant::now();
     let request = llc_cfg.settings_request(config.seed);
     let resolved = resolve_settings(&landscape, &center, problem.n, llc_cfg.draws, request)?;
-    // The ladder's own localization (the unit-information rule unless given), resolved up front so
-    // that config.toml records it.
+    // The ladder's localization (auto: this run's γ), resolved up front so that config.toml records it.
     let ladder_gamma = match (&llc_cfg.ladder, llc_cfg.ladder_localization) {
         (Ladder::None, _) => None,
         (_, LadderLocalization::Value(g)) => Some(g),
@@ -405,12 +408,12 @@ pub fn run_llc(
         pb.finish_and_clear();
         let diverged = traces.iter().filter(|t| t.divergence.is_some()).count();
         if diverged == 0 {
-            // An auto burn-in that left the loss trace drifting (p < 1e-3) is quadrupled, at most
+            // An auto burn-in that left the loss trace drifting (p < DRIFT_WARN_P) is quadrupled, at most
             // twice and within the rule's cap: the slow drift along curved sets of true parameters
             // is what the linear relaxation time misses.
             let cap = slt_estimators::calibration::rule::MAX_STEPS as usize;
             let kept: Vec<&[f64]> = traces.iter().map(|t| t.losses.as_slice()).collect();
-            let drifting = half_drift_test(&kept).filter(|&(_, p)| p < 1e-3);
+            let drifting = half_drift_test(&kept).filter(|&(_, p)| p < DRIFT_WARN_P);
             if let (Some((_, p)), None, true) = (
                 drifting,
                 llc_cfg.burnin.value(),
@@ -434,15 +437,7 @@ pub fn run_llc(
             "{diverged} of {} chains diverged at the auto step size {step_size:.3e}; ran again at a quarter of it",
             settings.chains
         ));
-        step_size /= 4.0;
-        let cap = slt_estimators::calibration::rule::MAX_STEPS as usize;
-        if llc_cfg.burnin.value().is_none() {
-            settings.burnin = (settings.burnin * 4).min(cap / 5);
-        }
-        if llc_cfg.thin.value().is_none() {
-            settings.thin =
-                (settings.thin * 4).min(((cap - settings.burnin) / settings.draws).max(1));
-        }
+        quarter_step(&mut step_size, &mut settings, &llc_cfg);
     };
     let llc_s = start.elapsed().as_secs_f64();
 
@@ -551,7 +546,7 @@ pub fn run_llc(
         .collect();
     let drift = half_drift_test(&kept);
     if let Some((t, p)) = drift {
-        if p < 1e-3 {
+        if p < DRIFT_WARN_P {
             warnings.push(format!(
                 "the loss trace is not stationary after burn-in (second half vs first half across chains: t = {t:.2}, p = {p:.1e}); raise llc.burnin"
             ));
@@ -816,6 +811,20 @@ pub fn run_all(config: &ValidConfig, opts: &RunOptions) -> Result<Option<Summary
     Ok(summary)
 }
 
+/// After chains diverged at an auto step: a quarter of the step, and four times the burn-in and
+/// thinning the config left to the auto rule (within the rule's cap on steps per chain), so the chains
+/// still travel as far.
+fn quarter_step(step_size: &mut f64, settings: &mut ChainSettings, llc_cfg: &LlcConfig) {
+    *step_size /= 4.0;
+    let cap = slt_estimators::calibration::rule::MAX_STEPS as usize;
+    if llc_cfg.burnin.value().is_none() {
+        settings.burnin = (settings.burnin * 4).min(cap / 5);
+    }
+    if llc_cfg.thin.value().is_none() {
+        settings.thin = (settings.thin * 4).min(((cap - settings.burnin) / settings.draws).max(1));
+    }
+}
+
 /// What the temperature ladder needs from an LLC run.
 struct LadderRun<'a> {
     config: &'a ValidConfig,
@@ -841,12 +850,8 @@ impl LadderRun<'_> {
         warnings: &mut Vec<String>,
     ) -> Result<(RlctSummary, f64)> {
         let (llc_cfg, gamma) = (self.llc_cfg, self.gamma);
-        let factors = match ladder {
-            Ladder::Factors(f) => f.clone(),
-            _ => LadderSettings::default().factors,
-        };
         let ladder_settings = LadderSettings {
-            factors,
+            factors: ladder.factors(),
             ..LadderSettings::default()
         };
         let start = Instant::now();
@@ -914,17 +919,15 @@ impl LadderRun<'_> {
             warnings.push(format!(
                 "ladder: {diverged} chains diverged at the auto step size {step_size:.3e}; ran the ladder again at a quarter of it"
             ));
-            step_size /= 4.0;
-            let cap = slt_estimators::calibration::rule::MAX_STEPS as usize;
-            rung_settings.burnin = (rung_settings.burnin * 4).min(cap / 5);
-            rung_settings.thin = (rung_settings.thin * 4)
-                .min(((cap - rung_settings.burnin) / rung_settings.draws).max(1));
+            quarter_step(&mut step_size, &mut rung_settings, llc_cfg);
         };
         // The rungs in the fit's order (ascending nβ).
         let mut rungs: Vec<_> = run.rungs.iter().collect();
         rungs.sort_by(|a, b| a.nbeta.total_cmp(&b.nbeta));
         for rung in &rungs {
-            if let Some(p) = rung.stationarity_p.filter(|&p| p < ladder::RUNG_DRIFT_P) {
+            // Reruns start at p < RUNG_DRIFT_P (cheap insurance); the warning needs the run's own
+            // evidence level.
+            if let Some(p) = rung.stationarity_p.filter(|&p| p < DRIFT_WARN_P) {
                 warnings.push(format!(
                     "ladder: the rung at nβ = {:.1} still drifts after {} reruns (p = {p:.1e}); its λ̂ and the RLCT fit are suspect",
                     rung.nbeta, rung.reruns

@@ -16,9 +16,9 @@ fn write_config(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
-/// Writes `text` as `<dir>/<sub>.toml`, runs `slt <command>` on it into `<dir>/<sub>/` (quiet),
-/// expects success, and returns the run folder with its parsed summary.json.
-fn run_ok(dir: &Path, command: &str, text: &str, sub: &str) -> (PathBuf, serde_json::Value) {
+/// Writes `text` as `<dir>/<sub>.toml` and runs `slt <command>` on it into `<dir>/<sub>/` (quiet):
+/// the exit code, stderr and the run folder.
+fn run_any(dir: &Path, command: &str, text: &str, sub: &str) -> (Option<i32>, String, PathBuf) {
     let cfg = dir.join(format!("{sub}.toml"));
     std::fs::write(&cfg, text).unwrap();
     let out = dir.join(sub);
@@ -29,7 +29,17 @@ fn run_ok(dir: &Path, command: &str, text: &str, sub: &str) -> (PathBuf, serde_j
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        out,
+    )
+}
+
+/// [`run_any`], expecting success: the run folder with its parsed summary.json.
+fn run_ok(dir: &Path, command: &str, text: &str, sub: &str) -> (PathBuf, serde_json::Value) {
+    let (code, err, out) = run_any(dir, command, text, sub);
+    assert_eq!(code, Some(0), "{err}");
     let summary =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     (out, summary)
@@ -272,20 +282,13 @@ fn failed_ladder_keeps_the_one_temperature_summary() {
     // ε · nβ = 2.002 on x²: w ← −1.002 w + noise grows by 0.2% a step. The 100 steps of the
     // one-temperature run stay bounded (× 1.2); the ladder's 10⁶ steps per chain explode on every rung
     // (ε·nβ is the same on each), and a given step size is not retried.
-    let cfg = write_config(
+    let (code, err, out) = run_any(
         dir.path(),
-        "name = \"lad\"\n[model]\nkind = \"potential\"\nmonomials = [[2]]\n[data]\nn = 1000\n[llc]\nnbeta = 1000.0\nstep_size = 0.002002\nlocalization = 0.0\nchains = 2\ndraws = 100\nburnin = 0\nthin = 1\nmala_every = 0\nladder = [1, 4]\n",
-    );
-    let out = dir.path().join("out");
-    let o = slt(&[
         "llc",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+        "name = \"lad\"\n[model]\nkind = \"potential\"\nmonomials = [[2]]\n[data]\nn = 1000\n[llc]\nnbeta = 1000.0\nstep_size = 0.002002\nlocalization = 0.0\nchains = 2\ndraws = 100\nburnin = 0\nthin = 1\nmala_every = 0\nladder = [1, 4]\n",
+        "lad",
+    );
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("ladder"), "{err}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -304,20 +307,13 @@ fn failed_ladder_keeps_the_one_temperature_summary() {
 fn all_chains_diverging_ends_non_zero_and_keeps_the_traces() {
     let dir = tempfile::tempdir().unwrap();
     // ε · nβ = 50 on x²: every chain overshoots and explodes.
-    let cfg = write_config(
+    let (code, err, out) = run_any(
         dir.path(),
-        "name = \"div\"\n[model]\nkind = \"potential\"\nmonomials = [[2]]\n[data]\nn = 1000\n[llc]\nnbeta = 1000.0\nstep_size = 0.05\nlocalization = 0.0\nchains = 2\ndraws = 100\nburnin = 0\n",
-    );
-    let out = dir.path().join("out");
-    let o = slt(&[
         "llc",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+        "name = \"div\"\n[model]\nkind = \"potential\"\nmonomials = [[2]]\n[data]\nn = 1000\n[llc]\nnbeta = 1000.0\nstep_size = 0.05\nlocalization = 0.0\nchains = 2\ndraws = 100\nburnin = 0\n",
+        "div",
+    );
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("all 2 chains diverged"), "{err}");
     assert!(out.join("llc_trace.csv").is_file());
     assert!(!out.join("summary.json").exists());

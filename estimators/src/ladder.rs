@@ -399,12 +399,12 @@ impl RlctEstimate {
     /// Δ_m = mean_k 1/(ln nβ_k − ψ(λ)): to first order, how far λ moves when m moves by one.
     pub fn lambda_per_multiplicity(&self) -> f64 {
         let psi = digamma(self.lambda.max(1e-12));
-        let terms: Vec<f64> = self
+        let sum: f64 = self
             .nbetas
             .iter()
             .map(|b| 1.0 / (b.ln() - psi).max(1e-12))
-            .collect();
-        terms.iter().sum::<f64>() / terms.len().max(1) as f64
+            .sum();
+        sum / self.nbetas.len().max(1) as f64
     }
 
     /// σ_m·Δ_m / λ: the share of λ that one standard error of m moves it by.
@@ -468,7 +468,7 @@ pub fn run_ladder_detailed<L: Landscape>(
     let mut order: Vec<usize> = (0..factors.len()).collect();
     order.sort_by(|&a, &b| factors[a].total_cmp(&factors[b]));
     let mut rungs: Vec<Option<LadderRung>> = vec![None; factors.len()];
-    // Per rung: its samplers' settings, kept traces and chains' end points (for extensions).
+    // Per rung: its sampler, settings and kept traces (for extensions).
     let mut runs: Vec<Option<RungState>> = vec![None; factors.len()];
     let mut starts: Vec<Vec<f64>> = Vec::new();
     for k in order {
@@ -487,7 +487,7 @@ pub fn run_ladder_detailed<L: Landscape>(
             ..settings.clone()
         };
         let mut reruns = 0;
-        let traces = loop {
+        let (traces, stationarity_p, ends) = loop {
             let (traces, last) = run_chains_from_observed(
                 landscape,
                 &sampler,
@@ -518,7 +518,6 @@ pub fn run_ladder_detailed<L: Landscape>(
             };
             break (traces, p, ends);
         };
-        let (traces, stationarity_p, ends) = traces;
         let llc = LlcEstimate::from_traces(&traces, init_loss, posterior.nbeta)?;
         rungs[k] = Some(LadderRung {
             factor: f,
@@ -530,13 +529,12 @@ pub fn run_ladder_detailed<L: Landscape>(
             stationarity_p,
             reruns,
             extensions: 0,
-            end_points: ends.clone(),
+            end_points: ends,
         });
         runs[k] = Some(RungState {
             sampler,
             settings: rung_settings,
             traces,
-            ends,
         });
     }
     let mut rungs: Vec<LadderRung> = rungs.into_iter().flatten().collect();
@@ -564,13 +562,12 @@ pub fn run_ladder_detailed<L: Landscape>(
                 landscape,
                 &run.sampler,
                 center,
-                &run.ends,
+                &rung.end_points,
                 &settings,
                 progress,
                 |_| LastDraw::default(),
             )?;
-            run.ends = end_points(&more, last, center);
-            rung.end_points = run.ends.clone();
+            rung.end_points = end_points(&more, last, center);
             for (t, m) in run.traces.iter_mut().zip(more) {
                 append_trace(t, m);
             }
@@ -580,13 +577,12 @@ pub fn run_ladder_detailed<L: Landscape>(
     }
 }
 
-/// What a rung keeps for its extensions: its sampler and settings, its traces and where its chains are.
+/// What a rung keeps for its extensions (its chains' end points are in its [`LadderRung`]).
 #[derive(Clone)]
 struct RungState {
     sampler: Sgld,
     settings: ChainSettings,
     traces: Vec<ChainTrace>,
-    ends: Vec<Vec<f64>>,
 }
 
 /// The RLCT fit on the rungs' λ̂, each with the larger of its ESS-based stderr and the spread over chains.
