@@ -51,7 +51,7 @@ pub fn run_calibrate(config: &ValidConfig, opts: &RunOptions) -> Result<Vec<Cali
     let llc = config.llc.clone().unwrap_or_default();
     let (center, _, _) = measure_point(config, &problem, None, &opts.out)?;
     let landscape = problem.landscape();
-    let request = llc.settings_request(config.seed);
+    let request = llc.request(config.seed).settings_request();
     let chosen = resolve_settings(&landscape, &center, problem.n, llc.draws, request)?;
     let init_loss = full_loss(&landscape, &center);
     let cap = rule::MAX_STEPS;
@@ -74,7 +74,7 @@ pub fn run_calibrate(config: &ValidConfig, opts: &RunOptions) -> Result<Vec<Cali
                 burnin,
                 thin,
                 full_loss_every: 0,
-                ..llc.chain_settings(config.seed, &chosen, &center)
+                ..llc.request(config.seed).chain_settings(&chosen, &center)
             };
             let sampler = Sgld::new(step, posterior)?;
             let every = llc.mala_every.max(1);

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+pub use slt_estimators::run::{LadderLocalization, LadderRequest, LlcRequest};
+pub use slt_estimators::SamplerKind;
 
 /// Everything wrong with a config, each naming the file or key and the value.
 #[derive(Debug, thiserror::Error)]
@@ -528,29 +530,6 @@ fn default_checkpoints() -> Checkpoints {
     Checkpoints::Count(20)
 }
 
-/// The SGLD-family sampler.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum SamplerKind {
-    /// Stochastic gradient Langevin dynamics.
-    Sgld,
-    /// SGLD with a diagonal RMSProp preconditioner (statistics exclude the localization term).
-    RmspropSgld,
-    /// Stochastic gradient Nosé–Hoover thermostat: momentum plus an adaptive friction.
-    Sgnht,
-}
-
-impl SamplerKind {
-    /// The name as the config spells it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            SamplerKind::Sgld => "sgld",
-            SamplerKind::RmspropSgld => "rmsprop-sgld",
-            SamplerKind::Sgnht => "sgnht",
-        }
-    }
-}
-
 /// Floating-point precision of the chains' arithmetic.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -646,54 +625,7 @@ impl<'de> Deserialize<'de> for Ladder {
     }
 }
 
-/// The temperature ladder's localization γ.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum LadderLocalization {
-    /// The one-temperature run's γ (`llc.localization`, resolved).
-    #[default]
-    Auto,
-    /// The unit-information rule: the prior's width is where the loss rises by 1/2.
-    UnitInformation,
-    /// This γ (≥ 0).
-    Value(f64),
-}
-
-impl LadderLocalization {
-    /// Whether this is "auto" (nothing to write in a resolved config).
-    pub fn is_auto(&self) -> bool {
-        matches!(self, LadderLocalization::Auto)
-    }
-}
-
-impl Serialize for LadderLocalization {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            LadderLocalization::Auto => s.serialize_str("auto"),
-            LadderLocalization::UnitInformation => s.serialize_str("unit-information"),
-            LadderLocalization::Value(v) => v.serialize(s),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for LadderLocalization {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Word(String),
-            Number(f64),
-        }
-        let expected = "expected \"auto\", \"unit-information\" or a number ≥ 0";
-        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(expected))? {
-            Raw::Word(w) if w == "auto" => Ok(LadderLocalization::Auto),
-            Raw::Word(w) if w == "unit-information" => Ok(LadderLocalization::UnitInformation),
-            Raw::Word(w) => Err(serde::de::Error::custom(format!("\"{w}\": {expected}"))),
-            Raw::Number(v) => Ok(LadderLocalization::Value(v)),
-        }
-    }
-}
-
-/// The LLC estimate's settings; every `"auto"` is resolved by the rule documented in README.md.
+/// The LLC estimate's settings; every `"auto"` is resolved by the rule documented in docs/auto-rule.md.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LlcConfig {
@@ -734,7 +666,7 @@ pub struct LlcConfig {
     #[serde(default)]
     pub ladder: Ladder,
     /// The ladder's localization γ: "auto" (the one-temperature γ, `localization`), "unit-information"
-    /// (the prior's width is the distance at which the loss rises by 1/2; README, the ladder's rules),
+    /// (the prior's width is the distance at which the loss rises by 1/2; docs/ladder.md),
     /// or a number ≥ 0.
     #[serde(default, skip_serializing_if = "LadderLocalization::is_auto")]
     pub ladder_localization: LadderLocalization,
@@ -778,39 +710,27 @@ fn default_draws() -> usize {
 }
 
 impl LlcConfig {
-    /// The settings the auto rule is asked to resolve (given values kept, "auto" left open).
-    pub fn settings_request(&self, seed: u64) -> slt_estimators::calibration::SettingsRequest {
-        slt_estimators::calibration::SettingsRequest {
-            nbeta: self.nbeta.value(),
-            localization: self.localization.value(),
+    /// The LLC run this section asks for, seeded by the config's seed.
+    pub fn request(&self, seed: u64) -> LlcRequest {
+        LlcRequest {
+            sampler: self.sampler,
             step_size: self.step_size.value(),
+            localization: self.localization.value(),
+            nbeta: self.nbeta.value(),
             burnin: self.burnin.value(),
             thin: self.thin.value(),
-            batch: self.batch,
-            seed,
-        }
-    }
-
-    /// The chain runner's settings once the auto rule has resolved burn-in, thinning and γ.
-    pub fn chain_settings(
-        &self,
-        seed: u64,
-        resolved: &slt_estimators::calibration::ResolvedSettings,
-        center: &[f64],
-    ) -> slt_estimators::ChainSettings {
-        slt_estimators::ChainSettings {
             chains: self.chains,
             draws: self.draws,
-            burnin: resolved.burnin,
-            thin: resolved.thin,
-            batch_size: self.batch,
-            seed,
-            divergence_radius: slt_estimators::calibration::divergence_radius(
-                center,
-                resolved.localization,
-            ),
+            batch: self.batch,
             full_loss_every: self.full_loss_every,
             threads: self.threads,
+            seed,
+            mala_every: self.mala_every,
+            check_step: self.check_step,
+            ladder: (self.ladder != Ladder::None).then(|| LadderRequest {
+                factors: self.ladder.factors(),
+                localization: self.ladder_localization,
+            }),
         }
     }
 }
@@ -1304,26 +1224,6 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
                 "llc.from",
                 format!("{:?}", l.from),
                 "needs a [train] section",
-            ));
-        }
-        if l.check_step && l.sampler != SamplerKind::Sgld {
-            return Err(invalid(
-                "llc.check_step",
-                "true",
-                format!(
-                    "checks SGLD's step; it cannot be combined with sampler = \"{}\"",
-                    l.sampler.name()
-                ),
-            ));
-        }
-        if l.ladder != Ladder::None && l.sampler != SamplerKind::Sgld {
-            return Err(invalid(
-                "llc.ladder",
-                "a ladder",
-                format!(
-                    "runs SGLD; it cannot be combined with sampler = \"{}\"",
-                    l.sampler.name()
-                ),
             ));
         }
         if let Some(nbeta) = l.nbeta.value() {

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_device;
 pub mod calibrate;
+pub mod commands;
 pub mod config;
 pub mod data;
 pub mod models;

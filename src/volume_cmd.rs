@@ -167,7 +167,7 @@ pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
     let start = Instant::now();
     let mut warnings = Vec::new();
     // Loss units (nβ = 1): how far the loss falls below L(w*) along the gradient.
-    if let Some(drop) = crate::pipeline::gradient_drop(&landscape, &center, 1.0) {
+    if let Some(drop) = slt_estimators::calibration::gradient_drop(&landscape, &center, 1.0) {
         if drop > 0.1 * grid.from {
             warnings.push(format!(
                 "w* is not a minimum at the resolution of the smallest threshold: the loss falls about {drop:.2e} below L(w*) along the gradient (smallest ε = {:.2e}); ln V at ε below about {:.1e} counts that lower region, so its slope there is not the basin's (train longer, or on the full batch)",
@@ -287,7 +287,7 @@ fn ladder_curve<L: Landscape>(
     opts: &RunOptions,
 ) -> Result<VolumeCurve> {
     let llc = config.llc.clone().unwrap_or_default();
-    let request = llc.settings_request(config.seed);
+    let request = llc.request(config.seed).settings_request();
     let resolved = resolve_settings(landscape, center, problem.n, llc.draws, request)?;
     let posterior = TemperedPosterior {
         nbeta: resolved.nbeta,
@@ -295,7 +295,7 @@ fn ladder_curve<L: Landscape>(
     };
     let settings = ChainSettings {
         full_loss_every: 0,
-        ..llc.chain_settings(config.seed, &resolved, center)
+        ..llc.request(config.seed).chain_settings(&resolved, center)
     };
     opts.note("volume: LLC ladder at nβ × [1, 4, 16, 64]");
     let base = Sgld::new(resolved.step_size, posterior)?;

@@ -335,7 +335,7 @@ pub fn unit_information_localization<L: Landscape>(
     Some(1.0 / (s * s))
 }
 
-/// The auto rule's constants, documented in README.md.
+/// The auto rule's constants, documented in docs/auto-rule.md.
 pub mod rule {
     /// ε = KAPPA / (largest stiffness + γ): the stiffest direction's step bias is about KAPPA / 4.
     pub const KAPPA: f64 = 0.05;
@@ -364,7 +364,7 @@ pub mod rule {
     pub const PILOT_ROUNDS: usize = 8;
 }
 
-/// Resolves every auto setting of an LLC run by the documented rule (README.md, "auto settings"):
+/// Resolves every auto setting of an LLC run by the documented rule (docs/auto-rule.md):
 /// probe the landscape at w*, then set γ from the singular directions' extent, ε from the largest
 /// stiffness, burn-in and thinning from the slowest relaxation time.
 pub fn resolve_settings<L: Landscape>(
@@ -559,5 +559,27 @@ fn pilot_step_size<L: Landscape>(
             "pilot chains still diverged or overshot after {} rounds (last step {eps:.3e}); set llc.step_size",
             rule::PILOT_ROUNDS
         ),
+    })
+}
+
+/// How far below w* the full-batch loss goes along the gradient, in units of 1/nβ: with g = ∇L(w*)
+/// and the curvature h = gᵀHg/|g|² (one Hessian-vector product), a quadratic model
+/// puts the minimum along −g at nβ |g|² / (2h) below L(w*) (at nβ |g| · 1 when the curvature is not
+/// positive). Above 1 the chains see a slope, not a basin. `None` when the gradient vanishes.
+pub fn gradient_drop<L: Landscape>(landscape: &L, center: &[f64], nbeta: f64) -> Option<f64> {
+    let mut g = vec![0.0; center.len()];
+    landscape.loss_and_grad(center, Batch::Full, &mut g, &mut landscape.workspace());
+    let g2: f64 = g.iter().map(|x| x * x).sum();
+    if !(g2 > 0.0 && g2.is_finite()) {
+        return None;
+    }
+    let mut hessian = HessianOperator::new(landscape, center, Batch::Full).ok()?;
+    let mut hg = vec![0.0; g.len()];
+    hessian.apply(&g, &mut hg);
+    let curvature = g.iter().zip(&hg).map(|(a, b)| a * b).sum::<f64>() / g2;
+    Some(if curvature > 0.0 {
+        nbeta * g2 / (2.0 * curvature)
+    } else {
+        nbeta * g2.sqrt()
     })
 }

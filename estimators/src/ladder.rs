@@ -36,7 +36,7 @@ use crate::diagnostics::half_drift_test;
 use crate::error::{Error, Result};
 use crate::landscape::{full_loss, Landscape};
 use crate::llc::LlcEstimate;
-use crate::sampler::{Sampler, Sgld, TemperedPosterior};
+use crate::sampler::Sampler;
 
 /// The RLCT estimate from a temperature ladder.
 #[derive(Debug, Clone, PartialEq)]
@@ -318,7 +318,7 @@ pub struct LadderRung {
     pub factor: f64,
     /// Its nβ_k = nβ · f_k.
     pub nbeta: f64,
-    /// Its step size ε / f_k.
+    /// Its sampler's step size (SGLD: ε / f_k).
     pub step_size: f64,
     /// Its burn-in steps.
     pub burnin: usize,
@@ -413,8 +413,9 @@ impl RlctEstimate {
     }
 }
 
-/// Runs SGLD at nβ_k = nβ·f_k with step ε/f_k (so ε·nβ, and with it the step's relative bias on
-/// quadratic directions, is the same on every rung) and the base localization, then [`fit_rlct`].
+/// Runs the sampler at nβ_k = nβ·f_k ([`Sampler::tempered`]: for SGLD the step ε/f_k, so ε·nβ, and
+/// with it the step's relative bias on quadratic directions, is the same on every rung) and the base
+/// localization, then [`fit_rlct`].
 ///
 /// Rung k uses `settings` (chains, draws) with burn-in and thinning scaled by f_k^p (see
 /// [`LadderSettings`]) and its own seed, [`chain_seed`]`(settings.seed ^ 0x4C41_4444, k)`. Each rung's
@@ -427,10 +428,10 @@ impl RlctEstimate {
 /// fit's multiplicity is too uncertain for λ ([`LadderSettings::multiplicity_precision`]), every rung
 /// runs on from its chains' end points for as many draws again (at most
 /// [`LadderSettings::max_extensions`] times; seeds [`chain_seed`]`(rung seed, 2000 + extension)`).
-pub fn run_ladder<L: Landscape>(
+pub fn run_ladder<L: Landscape, S: Sampler>(
     landscape: &L,
     center: &[f64],
-    base: &Sgld,
+    base: &S,
     ladder: &LadderSettings,
     settings: &ChainSettings,
 ) -> Result<RlctEstimate> {
@@ -438,10 +439,10 @@ pub fn run_ladder<L: Landscape>(
 }
 
 /// [`run_ladder`], keeping every rung's LLC estimate; `progress` as in [`run_chains`].
-pub fn run_ladder_detailed<L: Landscape>(
+pub fn run_ladder_detailed<L: Landscape, S: Sampler>(
     landscape: &L,
     center: &[f64],
-    base: &Sgld,
+    base: &S,
     ladder: &LadderSettings,
     settings: &ChainSettings,
     progress: &(dyn Fn(u64) + Sync),
@@ -463,22 +464,17 @@ pub fn run_ladder_detailed<L: Landscape>(
         });
     }
     let init_loss = full_loss(landscape, center);
-    let base_post = base.posterior();
     // Warm to cold (ascending f), so that each warm start comes from the next warmer rung.
     let mut order: Vec<usize> = (0..factors.len()).collect();
     order.sort_by(|&a, &b| factors[a].total_cmp(&factors[b]));
     let mut rungs: Vec<Option<LadderRung>> = vec![None; factors.len()];
     // Per rung: its sampler, settings and kept traces (for extensions).
-    let mut runs: Vec<Option<RungState>> = vec![None; factors.len()];
+    let mut runs: Vec<Option<RungState<S>>> = (0..factors.len()).map(|_| None).collect();
     let mut starts: Vec<Vec<f64>> = Vec::new();
     for k in order {
         let f = factors[k];
-        let posterior = TemperedPosterior {
-            nbeta: base_post.nbeta * f,
-            localization: base_post.localization,
-        };
-        let step = base.step_size() / f;
-        let sampler = Sgld::new(step, posterior)?;
+        let sampler = base.tempered(f)?;
+        let posterior = sampler.posterior();
         let grow = f.powf(p);
         let mut rung_settings = ChainSettings {
             seed: chain_seed(settings.seed ^ 0x4C41_4444, k),
@@ -522,7 +518,7 @@ pub fn run_ladder_detailed<L: Landscape>(
         rungs[k] = Some(LadderRung {
             factor: f,
             nbeta: posterior.nbeta,
-            step_size: step,
+            step_size: sampler.step_size(),
             burnin: rung_settings.burnin,
             thin: rung_settings.thin,
             llc,
@@ -538,7 +534,7 @@ pub fn run_ladder_detailed<L: Landscape>(
         });
     }
     let mut rungs: Vec<LadderRung> = rungs.into_iter().flatten().collect();
-    let mut runs: Vec<RungState> = runs.into_iter().flatten().collect();
+    let mut runs: Vec<RungState<S>> = runs.into_iter().flatten().collect();
     let mut extension = 0;
     loop {
         let fit = fit_rungs(&rungs);
@@ -578,9 +574,8 @@ pub fn run_ladder_detailed<L: Landscape>(
 }
 
 /// What a rung keeps for its extensions (its chains' end points are in its [`LadderRung`]).
-#[derive(Clone)]
-struct RungState {
-    sampler: Sgld,
+struct RungState<S> {
+    sampler: S,
     settings: ChainSettings,
     traces: Vec<ChainTrace>,
 }

@@ -13,6 +13,7 @@ pub mod landscape;
 pub mod llc;
 pub mod mala;
 pub mod potentials;
+pub mod run;
 pub mod sampler;
 pub mod theory;
 pub mod volume;
@@ -25,7 +26,8 @@ pub use landscape::{Batch, Landscape};
 pub use llc::LlcEstimate;
 pub use mala::{MalaObserver, MalaSummary};
 pub use potentials::Potential;
-pub use sampler::{RmspropSgld, Sampler, Sgld, Sgnht, TemperedPosterior};
+pub use run::{Diagnostic, LlcReport, LlcRequest, LlcRun, RunObserver};
+pub use sampler::{AnySampler, RmspropSgld, Sampler, SamplerKind, Sgld, Sgnht, TemperedPosterior};
 pub use volume::{
     hessian_divergence, ladder_volume, laplace_volume, nested_sampling, radial_volume, EpsGrid,
     NestedSettings, Prior, RadialSettings, VolumeAnchor, VolumeCurve, VolumeDivergence,

@@ -592,3 +592,32 @@ pub fn run_problem_chains(
         progress,
     )
 }
+
+/// A problem's SGLD chains on the stacked landscape of a burn device: the LLC run's seam to the device.
+pub struct ProblemStacked<'a> {
+    /// The problem (an MLP or a deep linear network with data).
+    pub problem: &'a super::Problem,
+    /// The device.
+    pub device: crate::config::DeviceChoice,
+}
+
+impl slt_estimators::run::StackedSgld for ProblemStacked<'_> {
+    fn run(
+        &self,
+        sampler: &slt_estimators::Sgld,
+        center: &[f64],
+        settings: &ChainSettings,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<ChainTrace>> {
+        use slt_estimators::Sampler;
+        run_problem_chains(
+            self.problem,
+            self.device,
+            sampler.step_size(),
+            sampler.posterior(),
+            center,
+            settings,
+            progress,
+        )
+    }
+}

@@ -117,6 +117,31 @@ impl Sampler for RmspropSgld {
         self.step_size
     }
 
+    fn with_step_size(&self, step_size: f64) -> Result<Self> {
+        Self::new(step_size, self.posterior, self.settings)
+    }
+
+    /// nβ·f with ε unchanged and δ·f: V̂ grows by f², so G = 1/(sqrt(V̂) + δ) falls by exactly f,
+    /// and the effective step εG follows SGLD's ε/f on every coordinate.
+    fn tempered(&self, factor: f64) -> Result<Self> {
+        Self::new(
+            self.step_size,
+            TemperedPosterior {
+                nbeta: self.posterior.nbeta * factor,
+                localization: self.posterior.localization,
+            },
+            RmspropSettings {
+                stabilizer: self.settings.stabilizer * factor,
+                ..self.settings
+            },
+        )
+    }
+
+    /// The preconditioner sets the step per coordinate.
+    fn sgld_step(&self) -> Option<f64> {
+        None
+    }
+
     fn init_state(&self, dim: usize) -> RmspropState {
         RmspropState {
             mean_square: vec![0.0; dim],

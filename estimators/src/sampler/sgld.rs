@@ -65,6 +65,21 @@ impl Sampler for Sgld {
         self.step_size
     }
 
+    fn with_step_size(&self, step_size: f64) -> Result<Self> {
+        Self::new(step_size, self.posterior)
+    }
+
+    /// nβ·f with the step ε/f: ε·nβ, and with it the step's relative bias, is unchanged.
+    fn tempered(&self, factor: f64) -> Result<Self> {
+        Self::new(
+            self.step_size / factor,
+            TemperedPosterior {
+                nbeta: self.posterior.nbeta * factor,
+                localization: self.posterior.localization,
+            },
+        )
+    }
+
     fn init_state(&self, _dim: usize) -> Self::State {}
 
     #[inline]

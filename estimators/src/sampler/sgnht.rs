@@ -113,6 +113,23 @@ impl Sampler for Sgnht {
         self.step_size
     }
 
+    fn with_step_size(&self, step_size: f64) -> Result<Self> {
+        Self::new(step_size, self.posterior, self.settings)
+    }
+
+    /// nβ·f with ε/f, as SGLD: the kick ε·nβ∇L is unchanged and the thermostat's temperature ε/f
+    /// follows the colder posterior.
+    fn tempered(&self, factor: f64) -> Result<Self> {
+        Self::new(
+            self.step_size / factor,
+            TemperedPosterior {
+                nbeta: self.posterior.nbeta * factor,
+                localization: self.posterior.localization,
+            },
+            self.settings,
+        )
+    }
+
     fn init_state(&self, dim: usize) -> SgnhtState {
         SgnhtState {
             momentum: vec![0.0; dim],

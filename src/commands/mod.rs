@@ -1,0 +1,3 @@
+//! The commands' work, one file per command.
+
+pub mod llc;
