@@ -380,28 +380,39 @@ mod tests {
         assert!(rhat > 0.99, "{rhat}");
     }
 
+    /// This test and `split_rhat_of_iid_chains_is_near_one` are each other's twins, on the same
+    /// draws: an R̂ blind to the chains' disagreement passes the iid test and fails this one, and an
+    /// R̂ that flags everything passes this one and fails the iid test. (A second assertion here,
+    /// R̂ ≥ 1.01, followed from R̂ > 1.1 and could never fail: removed.)
     #[test]
     fn split_rhat_flags_a_chain_shifted_by_two_sd() {
         // Same draws as the iid test, one chain shifted by 2 sd: 2 of 8 half means at 2 give
-        // B/n ≈ 6/7, so R̂ ≈ sqrt(1 + 6/7) ≈ 1.36; falling below 1.1 would need the half means'
-        // spread to drop by 75%, which for n = 1000 halves (mean sd 0.03) does not happen.
+        // B/n ≈ 6/7, so R̂ ≈ sqrt(1 + 6/7) ≈ 1.36; in 300 simulated replicates of this construction
+        // R̂ had sd 0.010, so 1.1 is 26σ below: false-positive rate far below 1e-20.
         let mut chains = iid_normal_chains(3, 4, 2000);
         chains[0].iter_mut().for_each(|x| *x += 2.0);
         let rhat = split_rhat(&slices(&chains));
         assert!(rhat > 1.1, "{rhat}");
-        // The twin of `split_rhat_of_iid_chains_is_near_one`: its criterion fails here.
-        assert!(rhat >= 1.01);
     }
 
     #[test]
     fn split_rhat_of_one_trending_chain_is_large() {
-        // One chain drifting from 0 to 4 sd: its halves disagree (mean difference 2 sd).
-        let chain: Vec<f64> = iid_normal_chains(4, 1, 2000)[0]
+        // One chain drifting from 0 to 4 sd: its halves disagree (mean difference 2 sd, each half
+        // mean's sd 0.03), so R̂ ≈ sqrt(1 + 2/1.33) ≈ 1.58; below 1.1 would need the difference
+        // to shrink from 2 to 0.75 (28σ): false-positive rate far below 1e-20.
+        let noise = &iid_normal_chains(4, 1, 2000)[0];
+        let chain: Vec<f64> = noise
             .iter()
             .enumerate()
             .map(|(i, x)| x + 4.0 * i as f64 / 2000.0)
             .collect();
-        assert!(split_rhat(&[&chain]) > 1.1);
+        let rhat = split_rhat(&[&chain]);
+        assert!(rhat > 1.1, "{rhat}");
+        // Twin: the same chain without the trend is not flagged (an R̂ that flags every single
+        // chain passes the assertion above and fails this one). For one iid chain R̂² ≈ 1 +
+        // 0.001·χ²₁, so R̂ > 1.1 would need χ²₁ > 200: false-positive rate far below 1e-20.
+        let flat = split_rhat(&[noise]);
+        assert!(flat < 1.1, "{flat}");
     }
 
     #[test]
@@ -430,9 +441,11 @@ mod tests {
         let phi = 0.9;
         let chains = ar1_chains(6, phi, 4, 20_000);
         let ess = effective_sample_size(&slices(&chains));
+        // This assertion is also the iid test's twin: an ESS that ignores autocorrelation passes the
+        // iid test and fails here. (A separate check that the iid criterion fails here followed from
+        // it, the windows (3158, 5263) and (64000, 96000) being disjoint, and could never fail:
+        // removed.) This test's own twin is the next one.
         assert!(ess_matches_ar1(ess, 80_000.0, phi), "{ess}");
-        // The twin of the iid test: its criterion fails on correlated draws.
-        assert!(!ess_matches_total_draws(ess, 80_000.0), "{ess}");
     }
 
     #[test]

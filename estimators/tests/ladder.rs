@@ -68,8 +68,13 @@ fn base_nbeta() -> f64 {
 /// The fit alone, on exact tempered values (quadrature): this is the model error, with no sampling.
 /// Measured: x²+y⁴ −0.3%, x²y² +0.5%, x⁴y⁴ +1.9%, (xyz)² +3.4%; integer m exact on all four (the
 /// real-valued m: 1.08, 1.95, 1.87, 2.44). Bound: 5% of λ
-/// (the target). Twins: λ ± 25% and the single-temperature λ̂ at the top rung are rejected
-/// for the singular cases (the ladder is needed there), and a neighbouring multiplicity is not chosen.
+/// (the target). No randomness: the values are quadrature, so no false-positive rate.
+/// Twin (the singular cases): the single-temperature λ̂ at the top rung (−16%, −27%, −30%) is rejected
+/// by the same 5% bound (the ladder is needed there); it can fail once the fit passed, being the
+/// fit's input, not its output. x²+y⁴ (m = 1) has no twin: every plausible wrong λ lies more than
+/// twice the bound away (x²+y⁶'s 2/3 at −11%, the m = 2 fit of these values at +15%, d/2 = 1), so the
+/// bound rejects it by arithmetic. (The λ ± 25% twins were implied the same way, 25% − 5% > 5%:
+/// removed.)
 #[test]
 fn fit_on_exact_tempered_values_recovers_lambda_and_m() {
     let gamma = 1.0;
@@ -93,9 +98,6 @@ fn fit_on_exact_tempered_values_recovers_lambda_and_m() {
         assert_eq!(fit.multiplicity_int, m, "{name}: {fit:?}");
         // The real-valued m is the first-order fit's; it reads low at m = 3 (2.44 here), which is why the
         // integer choice uses the full model (χ²).
-        for wrong in [0.75 * lam, 1.25 * lam] {
-            assert!((fit.lambda - wrong).abs() > 0.05 * lam);
-        }
         if m > 1 {
             assert!(
                 (y[3] - lam).abs() > 0.05 * lam,
@@ -111,8 +113,14 @@ fn fit_on_exact_tempered_values_recovers_lambda_and_m() {
 /// error (test above, up to +3.4% for (xyz)²) plus the step bias (ε·nβ = 0.05: +1.7% on x² + y⁴) plus
 /// sampling (λ's stderr 0.002–0.004). Measured at seed 7: +0.9%, +0.7%, +0.6%, +4.2%. For (xyz)² the
 /// margin is 1.2 stderr (0.0039 of 0.025), so another seed would fail about 12% of the time: that
-/// case holds the bar at this seed, not with room; the model error is most of it. Twins: the
-/// single-temperature λ̂ at the base nβ is rejected on the singular cases, and λ ± 25% on all.
+/// case holds the bar at this seed, not with room; the model error is most of it. Twins: on
+/// the singular cases the single-temperature λ̂ at the base nβ is rejected by the same 5% bound (it
+/// is the fit's input, so it can fail once the fit passed). On x²+y⁴ (m = 1) the one-temperature
+/// λ̂ is right, and every plausible wrong λ is more than twice the bound away, so no wrong value can
+/// fail the 5% bound once the main check passed; the twin there is the nearest, x²+y⁶'s 2/3 (−11%),
+/// rejected at 4 of the fit's standard errors: given the main check it fails only when the stderr
+/// is above 0.0115 (5.5 times the measured 0.0021), where the 5% bound would be only 3.3 standard
+/// errors wide. (The λ ± 25% twins could never fail once the 5% check passed: removed.)
 fn sampled_case(which: usize) {
     let gamma = 1.0;
     let (name, monos, lam, m, exact) = cases().swap_remove(which);
@@ -175,11 +183,16 @@ fn sampled_case(which: usize) {
     );
     assert!((fit.lambda - lam).abs() < 0.05 * lam, "{name}: {fit:?}");
     assert_eq!(fit.multiplicity_int, m, "{name}: {fit:?}");
-    for wrong in [0.75 * lam, 1.25 * lam] {
-        assert!((fit.lambda - wrong).abs() > 0.05 * lam);
-    }
     if m > 1 {
         assert!((run.rungs[0].llc.mean - lam).abs() > 0.05 * lam);
+    }
+    if name == "x²+y⁴" {
+        // Can fail: |λ̂ − 2/3| ≥ 0.0833 − 0.0375 = 0.046 after the main check, ≤ 4·stderr when
+        // stderr ≥ 0.0115.
+        assert!(
+            (fit.lambda - 2.0 / 3.0).abs() > 4.0 * fit.stderr,
+            "{name}: x²+y⁶'s λ is not rejected: {fit:?}"
+        );
     }
 }
 
@@ -205,8 +218,10 @@ fn sampled_ladder_xyz_squared() {
 
 /// The ladder's unit-information localization on K = c|w|² (d = 3): the loss rises by 1/2 at
 /// s² = 1/(2c) along every direction, so γ = 1/s² = 2c exactly (the bisection stops within 1% in s,
-/// so 2% in γ; no randomness reaches the answer). Twin: scaling the loss by 4 scales γ by 4, so the
-/// rule reads the loss's own scale (the value for c = 1 is rejected for c = 4).
+/// so 2% in γ; no randomness reaches the answer). Twin: the c = 4 case is the c = 1 case's twin: a
+/// rule blind to the loss's scale gives 2 for both, passes c = 1 and fails c = 4 (the check's
+/// own 2% bound). (A further check that γ at c = 4 is not 2 followed from its ±2% bound around 8
+/// and could never fail: removed.)
 #[test]
 fn unit_information_localization_reads_the_loss_scale() {
     let mono = vec![vec![2, 0, 0], vec![0, 2, 0], vec![0, 0, 2]];
@@ -217,9 +232,6 @@ fn unit_information_localization_reads_the_loss_scale() {
             (gamma - 2.0 * c).abs() < 0.02 * 2.0 * c,
             "c = {c}: γ = {gamma}"
         );
-        if c != 1.0 {
-            assert!((gamma - 2.0).abs() > 0.02 * 2.0, "c = {c}: γ = {gamma}");
-        }
     }
 }
 

@@ -75,15 +75,21 @@ fn deviations(curve: &VolumeCurve, exact: &dyn Fn(f64) -> f64) -> (f64, f64) {
     worst
 }
 
-/// The exact curve bent to the exponent λ − 1/8 (same value at the grid's top): a wrong answer.
-fn bent(exact: &dyn Fn(f64) -> f64, e: f64, top: f64) -> f64 {
-    exact(e) - 0.125 * (e / top).ln()
+/// The exact curve bent to the exponent λ − δ (same value at the grid's top): a wrong answer.
+fn bent(exact: &dyn Fn(f64) -> f64, e: f64, top: f64, delta: f64) -> f64 {
+    exact(e) - delta * (e / top).ln()
 }
 
 /// Nested sampling within 0.2 nats of the exact ln V at every ε of a 16-point grid (1e-4 to 1e-1;
 /// 1e-3 for d = 8). N is chosen so that the stated error at the deepest threshold is about 0.05 nats:
 /// 0.2 nats is 4σ, a false-positive rate below 1e-4 per threshold. Twin: the exact curve of the
-/// exponent λ − 1/8 is outside the 0.2-nat band somewhere.
+/// exponent λ − 1/8 (0.86 nats above the exact one at ε = 1e-4; 0.58 at 1e-3 for d = 8) lies more
+/// than 4 stated errors from the estimate somewhere. It can fail once the 0.2-nat check passed:
+/// that leaves the estimate at least 0.66 (0.38) nats from the bent curve at ε_min, within 4 stated
+/// errors only when the stated error there is above 0.17 (0.09), two to three times the design's
+/// 0.05, where the 0.2-nat band would no longer be a 4σ test. With the design's error the twin fails
+/// only if the estimate is 0.66 (0.38) nats high, 7σ or more; measured: z ≥ 12.5. (The twin was the
+/// bent curve outside the 0.2-nat band, which the band's own check implied: it could never fail.)
 #[test]
 fn nested_sampling_matches_exact_volumes() {
     let mut rng = ChainRng::seed_from_u64(11);
@@ -105,20 +111,23 @@ fn nested_sampling_matches_exact_volumes() {
         let twin = curve
             .eps
             .iter()
-            .zip(&curve.log_v)
-            .map(|(&e, v)| (v - bent(&*exact, e, 1e-1)).abs())
+            .enumerate()
+            .map(|(i, &e)| {
+                (curve.log_v[i] - bent(&*exact, e, 1e-1, 0.125)).abs()
+                    / curve.log_v_err[i].max(1e-6)
+            })
             .fold(0.0, f64::max);
         println!(
             "{name}: N = {n} × 2, max |ln V̂ − ln V| = {dev:.3} nats, max |z| = {z:.2}, stated err at ε_min {:.3}, \
-             wrong exponent off by {twin:.2}, {:.2} s; {}",
+             wrong exponent at z = {twin:.1}, {:.2} s; {}",
             curve.log_v_err[0],
             t.elapsed().as_secs_f64(),
             curve.notes.join("; ")
         );
         assert!(dev < 0.2, "{name}: {dev}");
         assert!(
-            twin > 0.2,
-            "{name}: the wrong exponent is not rejected ({twin})"
+            twin > 4.0,
+            "{name}: the wrong exponent is not rejected (z = {twin})"
         );
         assert!(
             curve.notes.iter().all(|n| !n.contains("disagree")),
@@ -229,7 +238,13 @@ fn nested_replacements_are_independent() {
 
 /// Radial Monte Carlo on the star-shaped cases: within 4 stated standard errors at every threshold
 /// (16 correlated thresholds; false-positive rate below 1e-3), exact (bisection tolerance) on |w|²
-/// and w⁴. Twin: the bent exponent is outside 4σ somewhere.
+/// and w⁴. Twin: the curve of the exponent λ − 1/16 (0.43 nats above the exact one at ε = 1e-4,
+/// 0.29 at 1e-3 for d = 8) lies more than 4 stated errors from the estimate somewhere. It can fail
+/// once the checks passed: on the sampled cases (z < 4 and a stated error below 0.1 at ε_min) when
+/// the stated error at ε_min is above 0.054, and on the exact cases when it is above 0.11 (0.07 for
+/// d = 8), which no check bounds; with the measured errors (0.031, 0.030; 0 on the exact cases) it
+/// passes at z ≥ 13. (The twin was the exponent λ − 1/8, 0.86 nats away: with z < 4 and an error
+/// below 0.1 it could never fail.)
 #[test]
 fn radial_matches_exact_on_star_shaped_sets() {
     let mut rng = ChainRng::seed_from_u64(3);
@@ -248,7 +263,8 @@ fn radial_matches_exact_on_star_shaped_sets() {
             .iter()
             .enumerate()
             .map(|(i, &e)| {
-                (curve.log_v[i] - bent(&*exact, e, 1e-1)).abs() / curve.log_v_err[i].max(1e-6)
+                (curve.log_v[i] - bent(&*exact, e, 1e-1, 0.0625)).abs()
+                    / curve.log_v_err[i].max(1e-6)
             })
             .fold(0.0, f64::max);
         println!(
