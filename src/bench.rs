@@ -56,7 +56,7 @@ pub fn mlp_flop_per_step(widths: &[usize], batch: usize) -> f64 {
 
 /// One core's practical peak in `T` (f32 or f64): GFLOP/s of a 768³ matrix product with faer on
 /// one thread (best of 3).
-pub fn gemm_peak_gflops<T: crate::models::mlp_landscape::Real>() -> f64 {
+pub fn gemm_peak_gflops<T: crate::models::mlp::Real>() -> f64 {
     let n = 768;
     let a = Mat::<T>::from_fn(n, n, |i, j| T::of(((i * 7 + j * 3) % 11) as f64 * 0.1));
     let b = Mat::<T>::from_fn(n, n, |i, j| T::of(((i * 5 + j) % 13) as f64 * 0.1));
@@ -123,7 +123,7 @@ pub fn run_bench(
             let steps = llc.chains * (llc.burnin + llc.draws * llc.thin);
             let rate = steps as f64 / wall;
             let flop = match &config.model {
-                ModelConfig::Mlp { widths } => Some(mlp_flop_per_step(widths, llc.batch)),
+                ModelConfig::Mlp(mlp) => Some(mlp_flop_per_step(&mlp.widths, llc.batch)),
                 _ => None,
             };
             let row = BenchRow {

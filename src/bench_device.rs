@@ -11,7 +11,7 @@ use slt_estimators::{Sgld, TemperedPosterior};
 use crate::bench::mlp_flop_per_step;
 use crate::config::{DeviceChoice, ValidConfig};
 use crate::models::stacked::{burn_device, run_stacked_sgld, StackedLandscape};
-use crate::models::{Precision, Problem};
+use crate::models::Precision;
 use crate::report::write_csv;
 
 /// What to measure: `chains` chains of an MLP of `widths` on minibatches of `batch` from `n` points,
@@ -96,7 +96,7 @@ pub fn run_device_bench(
         widths.join(", "),
         spec.n
     );
-    let problem = Problem::build(&ValidConfig::from_toml(&text)?.into_inner());
+    let problem = ValidConfig::from_toml(&text)?.into_inner().problem();
     let center = problem
         .reference_point
         .clone()

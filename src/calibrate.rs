@@ -10,7 +10,6 @@ use slt_estimators::landscape::full_loss;
 use slt_estimators::{LlcEstimate, MalaObserver, MalaSummary, Sgld, TemperedPosterior};
 
 use crate::config::ValidConfig;
-use crate::models::Problem;
 use crate::pipeline::{measure_point, RunOptions};
 use crate::report::heatmap::{draw_heatmap, Heatmap};
 use crate::report::{write_csv, write_json};
@@ -47,7 +46,7 @@ pub struct CalibrationCell {
 /// thinning scaled by ε*/ε so every cell simulates the same Langevin time (capped at the rule's
 /// maximum steps). Writes calibrate.csv, calibrate.json and the heatmap calibrate.png/svg.
 pub fn run_calibrate(config: &ValidConfig, opts: &RunOptions) -> Result<Vec<CalibrationCell>> {
-    let problem = Problem::build(config);
+    let problem = config.problem();
     let llc = config.llc.clone().unwrap_or_default();
     let (center, _, _) = measure_point(config, &problem, None, &opts.out)?;
     let landscape = problem.landscape();

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use crate::commands::llc::run_llc;
-use crate::config::{ConfigError, ModelConfig, RunConfig, ValidConfig};
+use crate::config::{ConfigError, RunConfig, ValidConfig};
 use crate::models::Problem;
 use crate::report::plot::{draw_line_plot, LinePlot, Series};
 use crate::report::{write_atomic, Summary};
@@ -59,7 +59,7 @@ impl RunOptions {
 
 /// `slt theory`: the known λ of the config's model at its reference point, as text.
 pub fn theory_text(config: &ValidConfig) -> String {
-    let problem = Problem::build(config);
+    let problem = config.problem();
     match (&config.model, problem.theory) {
         (_, Some(k)) => format!(
             "lambda = {} ({:.6})\nmultiplicity = {}\n",
@@ -76,7 +76,7 @@ pub fn theory_text(config: &ValidConfig) -> String {
 
 /// `slt train`: trains and writes checkpoints, train_log.csv, the loss plot and config.toml.
 pub fn run_train(config: &ValidConfig, opts: &RunOptions) -> Result<(Problem, TrainOutcome, f64)> {
-    let problem = Problem::build(config);
+    let problem = config.problem();
     let tc = config.train.as_ref().ok_or_else(|| ConfigError::Invalid {
         key: "train".into(),
         value: "absent".into(),
@@ -198,16 +198,14 @@ pub fn measure_point(
             false,
         ));
     }
-    match (&config.model, &problem.reference_point) {
-        (ModelConfig::Potential { .. }, Some(p)) => Ok((p.clone(), "origin".into(), true)),
-        (ModelConfig::Dln { .. }, Some(p)) => Ok((p.clone(), "minimal-true-point".into(), true)),
-        (ModelConfig::Mlp { .. }, Some(p)) => Ok((p.clone(), "teacher".into(), false)),
-        (m, _) => Err(ConfigError::Invalid {
+    match (config.model.family().reference(), &problem.reference_point) {
+        (Some((at, known)), Some(p)) => Ok((p.clone(), at.into(), known)),
+        _ => Err(ConfigError::Invalid {
             key: "train".into(),
             value: "absent".into(),
             rule: format!(
                 "model.kind = \"{}\" has no reference point: add a [train] section",
-                m.kind()
+                config.model.kind()
             ),
         }
         .into()),

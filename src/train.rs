@@ -12,7 +12,7 @@ use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use slt_estimators::landscape::full_loss;
 
-use crate::config::{Checkpoints, OptimizerKind, TrainConfig};
+use crate::config::train::{checkpoint_steps, Checkpoints, OptimizerKind, TrainConfig};
 use crate::models::{Dataset, Net, NetShape, Problem};
 
 /// One saved checkpoint.
@@ -84,30 +84,6 @@ pub struct TrainOutcome {
     pub checkpoints: Vec<Checkpoint>,
     /// The training log.
     pub log: Vec<TrainLogRow>,
-}
-
-/// The checkpoint steps: `count` log-spaced steps in 1..=steps (deduplicated, always with the last), or the list given.
-pub fn checkpoint_steps(spec: &Checkpoints, steps: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = match spec {
-        Checkpoints::Steps(s) => s.clone(),
-        Checkpoints::Count(k) => {
-            let k = (*k).max(1);
-            (0..k)
-                .map(|i| {
-                    if k == 1 {
-                        steps
-                    } else {
-                        (steps as f64).powf(i as f64 / (k - 1) as f64).round() as usize
-                    }
-                })
-                .collect()
-        }
-    };
-    out.push(steps);
-    out.retain(|&s| s >= 1 && s <= steps);
-    out.sort_unstable();
-    out.dedup();
-    out
 }
 
 /// Initial flat parameters: Gaussian with sd `scale / sqrt(fan-in)`, zero biases.

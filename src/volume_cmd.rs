@@ -106,7 +106,7 @@ fn write_hessian(spec: &HessianSpectrum, name: &str, opts: &RunOptions) -> Resul
 
 /// The problem, its landscape and the measured point, with the run's summary skeleton.
 fn setup(config: &ValidConfig, opts: &RunOptions) -> Result<(Problem, Vec<f64>, Summary)> {
-    let problem = Problem::build(config);
+    let problem = config.problem();
     let (center, measured_at, _) = measure_point(config, &problem, None, &opts.out)?;
     let d = problem.landscape().dim();
     let existing = std::fs::read_to_string(opts.out.join("summary.json"))
@@ -369,7 +369,7 @@ fn plot_volume(
         },
         &opts.out.join("volume.png"),
     )?;
-    let problem_lambda = Problem::build(config).theory.map(|k| k.lambda.to_f64());
+    let problem_lambda = config.problem().theory.map(|k| k.lambda.to_f64());
     let mut hlines = Vec::new();
     if let Some(l) = problem_lambda.or(summary.theory.as_ref().map(|t| t.lambda)) {
         hlines.push(HLine {

@@ -118,7 +118,7 @@ fn mlp_products_are_exact() {
 fn classifier_products_are_exact() {
     // Softmax cross-entropy head (modadd: one-hot pairs, 96 training pairs of 121).
     let text = "name = \"hvp\"\nseed = 5\n[model]\nkind = \"modadd\"\nmodulus = 11\nhidden = [6]\n[data]\ntrain_fraction = 0.8\n";
-    let p = Problem::build(&ValidConfig::from_toml(text).unwrap());
+    let p = ValidConfig::from_toml(text).unwrap().problem();
     check_all_batches(&p, 0.6);
 }
 

@@ -153,7 +153,7 @@ fn deep_linear_full_batch_from_second_moments_matches_the_points() {
     // Batch::Full goes through XᵀX and the least-squares map (cost independent of n); every index
     // listed goes point by point. Noisy targets, so the residual term c is not zero.
     let text = "name = \"m\"\nseed = 2\n[model]\nkind = \"dln\"\nwidths = [4, 3, 3, 2]\n[data]\nn = 700\nteacher_rank = 1\nnoise = 0.3\n";
-    let p = Problem::build(&ValidConfig::from_toml(text).unwrap());
+    let p = ValidConfig::from_toml(text).unwrap().problem();
     let l = p.landscape();
     let d = l.dim();
     let all: Vec<usize> = (0..700).collect();
@@ -188,7 +188,7 @@ fn modadd(p: usize, frac: f64) -> Problem {
     let text = format!(
         "name = \"m\"\nseed = 4\n[model]\nkind = \"modadd\"\nmodulus = {p}\nhidden = [6]\n[data]\ntrain_fraction = {frac}\n"
     );
-    Problem::build(&ValidConfig::from_toml(&text).unwrap())
+    ValidConfig::from_toml(&text).unwrap().problem()
 }
 
 #[test]

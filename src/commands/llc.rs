@@ -10,8 +10,7 @@ use slt_estimators::run::{policy, Diagnostic, LadderReport, RunEvent, RunObserve
 use slt_estimators::{Landscape, LlcRun};
 
 use crate::config::{
-    Auto, DeviceChoice, LadderLocalization, LlcConfig, ModelConfig, PrecisionChoice, RunConfig,
-    ValidConfig,
+    Auto, DeviceChoice, LadderLocalization, LlcConfig, PrecisionChoice, RunConfig, ValidConfig,
 };
 use crate::models::stacked::ProblemStacked;
 use crate::models::{Precision, Problem};
@@ -180,7 +179,7 @@ pub fn run_llc(
 ) -> Result<Summary> {
     let (problem, outcome, train_s) = match trained {
         Some((p, o, s)) => (p, Some(o), Some(s)),
-        None => (Problem::build(config), None, None),
+        None => (config.problem(), None, None),
     };
     let llc_cfg = config.llc.clone().unwrap_or_default();
     let (center, measured_at, theory_applies) =
@@ -207,7 +206,11 @@ pub fn run_llc(
     write_resolved_config(config, &llc_cfg, &sampled, opts)?;
     let theory = if theory_applies {
         theory_summary(&problem, "the measured point")
-    } else if fits_teacher_exactly(config, &problem, sampled.init_loss) {
+    } else if config
+        .model
+        .family()
+        .known_at_trained(&config.data, &problem, sampled.init_loss)
+    {
         theory_summary(
             &problem,
             "the teacher's minimal true point (the trained net fits the teacher exactly)",
@@ -396,19 +399,6 @@ fn theory_summary(problem: &Problem, applies_to: &str) -> Option<TheorySummary> 
         multiplicity: k.multiplicity,
         applies_to: applies_to.into(),
     })
-}
-
-/// Whether a trained deep linear network fits its noiseless teacher exactly (full-batch loss below
-/// 1e-10 of the targets' mean square), so that the teacher's λ is a meaningful reference.
-fn fits_teacher_exactly(config: &RunConfig, problem: &Problem, init_loss: f64) -> bool {
-    let Some(data) = problem.train.as_ref() else {
-        return false;
-    };
-    let mean_square =
-        data.targets.iter().map(|y| y * y).sum::<f64>() / data.targets.len().max(1) as f64;
-    matches!(config.model, ModelConfig::Dln { .. })
-        && config.data.noise == 0.0
-        && init_loss <= 1e-10 * mean_square
 }
 
 fn plot_trace(

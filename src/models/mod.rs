@@ -1,27 +1,83 @@
 //! The model families: building data, the burn network and the fast landscape of a config, side by side.
 
-mod dln_landscape;
-pub mod mlp_landscape;
+pub mod dln;
+pub mod family;
+pub mod mlp;
+pub mod modadd;
 pub mod nets;
+pub mod potential;
 pub mod stacked;
 mod tangent;
-mod tms_landscape;
+pub mod tms;
 
-pub use dln_landscape::{DlnLandscape, DlnWorkspace};
-pub use mlp_landscape::{Head, MlpLandscape, MlpWorkspace, Precision};
+pub use dln::{DlnLandscape, DlnWorkspace};
+pub use family::{Capabilities, Family};
+pub use mlp::{random_mlp, Head, MlpLandscape, MlpWorkspace, Precision};
 pub use nets::{BurnLandscape, Net, NetShape};
 pub use stacked::{StackedLandscape, StackedParams};
-pub use tms_landscape::{TmsLandscape, TmsWorkspace};
+pub use tms::{TmsLandscape, TmsWorkspace};
 
-use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use slt_estimators::theory::{self, KnownLambda};
+use serde::{Deserialize, Serialize};
+use slt_estimators::theory::KnownLambda;
 use slt_estimators::{Batch, Landscape, Potential};
 
-use crate::config::DEFAULT_TRAIN_FRACTION;
-use crate::config::{ModelConfig, RunConfig};
-use crate::data::{gaussian_inputs, linear_targets, DlnTeacher, ModaddSplit};
+use crate::config::data::DataConfig;
+
+/// Every model kind, one line each: `kind` as the config spells it => the [`ModelConfig`] variant
+/// (the family's folder and config type, which implements [`Family`] and has a
+/// `CAPABILITIES` static). Adding a kind is a folder under
+/// src/models/ plus one line here.
+macro_rules! families {
+    ($($(#[$doc:meta])* $kind:literal => $variant:ident($module:ident::$ty:ident)),* $(,)?) => {
+        /// The [model] section: one family, chosen by `kind`.
+        #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+        #[serde(tag = "kind")]
+        pub enum ModelConfig {
+            $($(#[$doc])* #[serde(rename = $kind)] $variant($module::$ty),)*
+        }
+
+        impl ModelConfig {
+            /// The family behind this section.
+            pub fn family(&self) -> &dyn Family {
+                match self {
+                    $(ModelConfig::$variant(f) => f,)*
+                }
+            }
+
+            /// What every kind can do, in the order they are listed.
+            pub fn all_capabilities() -> Vec<&'static Capabilities> {
+                vec![$(&$module::CAPABILITIES,)*]
+            }
+        }
+    };
+}
+
+families! {
+    /// A deep linear network on a teacher of given rank.
+    "dln" => Dln(dln::Dln),
+    /// The toy model of superposition.
+    "tms" => Tms(tms::Tms),
+    /// A ReLU MLP regressing a random teacher.
+    "mlp" => Mlp(mlp::Mlp),
+    /// Modular addition, a ReLU MLP classifier.
+    "modadd" => Modadd(modadd::Modadd),
+    /// An analytic potential.
+    "potential" => Potential(potential::Potential),
+}
+
+impl ModelConfig {
+    /// The kind as the config spells it.
+    pub fn kind(&self) -> &'static str {
+        self.family().capabilities().kind
+    }
+
+    /// The network's widths (input, hidden…, output) for the MLP-shaped kinds.
+    pub fn widths(&self) -> Option<Vec<usize>> {
+        self.family().widths()
+    }
+}
 
 /// The dot product of two equally long slices.
 #[inline]
@@ -73,17 +129,6 @@ pub struct Problem {
     pub n: usize,
 }
 
-/// A data set of one-hot pairs (a, b) of modular addition mod `split.modulus`.
-fn modadd_dataset(split: &ModaddSplit, pairs: &[(usize, usize)]) -> Dataset {
-    let (inputs, targets) = split.encode(pairs);
-    Dataset {
-        inputs,
-        targets,
-        d_in: 2 * split.modulus,
-        d_out: split.modulus,
-    }
-}
-
 fn rng_for(seed: u64, stream: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(slt_estimators::chains::chain_seed(
         seed,
@@ -91,162 +136,20 @@ fn rng_for(seed: u64, stream: u64) -> Xoshiro256PlusPlus {
     ))
 }
 
-/// Sparse inputs for the superposition model: each feature active with probability p, value U(0, 1).
-fn sparse_inputs<R: Rng>(n: usize, features: usize, p: f64, rng: &mut R) -> Vec<f64> {
-    (0..n * features)
-        .map(|_| {
-            if rng.random::<f64>() < p {
-                rng.random::<f64>()
-            } else {
-                0.0
-            }
-        })
-        .collect()
-}
-
-/// A random MLP's flat parameters (He-style scale), in the fast landscape's layout.
-pub fn random_mlp<R: Rng>(widths: &[usize], scale: f64, rng: &mut R) -> Vec<f64> {
-    let mut flat = Vec::new();
-    for p in widths.windows(2) {
-        let sd = scale * (2.0 / p[0] as f64).sqrt();
-        flat.extend((0..p[0] * p[1]).map(|_| sd * rng.sample::<f64, _>(StandardNormal)));
-        flat.extend((0..p[1]).map(|_| 0.1 * scale * rng.sample::<f64, _>(StandardNormal)));
-    }
-    flat
-}
-
 impl Problem {
-    /// Builds the data, teacher and reference point of a config (deterministic in `config.seed`).
-    pub fn build(config: &RunConfig) -> Self {
-        let d = &config.data;
-        let n = d.n();
-        let mut rng = rng_for(config.seed, 0);
-        match &config.model {
-            ModelConfig::Dln { widths } => {
-                let rank = d.teacher_rank.unwrap_or(1);
-                let sv = d
-                    .singular_values
-                    .clone()
-                    .unwrap_or_else(|| DlnTeacher::default_singular_values(rank));
-                let teacher = DlnTeacher::new(widths, &sv, &mut rng);
-                let t = teacher.product();
-                let (din, dout) = (widths[0], widths[widths.len() - 1]);
-                let mut make = |count: usize| {
-                    let x = gaussian_inputs(count, din, &mut rng);
-                    let y = linear_targets(&t, dout, din, &x, d.noise, &mut rng);
-                    Dataset {
-                        inputs: x,
-                        targets: y,
-                        d_in: din,
-                        d_out: dout,
-                    }
-                };
-                let train = make(n);
-                let test = (d.test_n > 0).then(|| make(d.test_n));
-                Problem {
-                    train: Some(train),
-                    test,
-                    shape: Some(NetShape::Dln(widths.clone())),
-                    reference_point: Some(teacher.minimal_point),
-                    theory: theory::deep_linear(widths, rank).ok(),
-                    potential: None,
-                    n,
-                }
-            }
-            ModelConfig::Mlp { widths } => {
-                let teacher = random_mlp(widths, 1.0, &mut rng);
-                let (din, dout) = (widths[0], widths[widths.len() - 1]);
-                let probe = MlpLandscape::new(widths, vec![0.0; din], vec![0.0; dout]);
-                let mut make = |count: usize| {
-                    let x = gaussian_inputs(count, din, &mut rng);
-                    let mut ws = probe.workspace();
-                    let mut y = Vec::with_capacity(count * dout);
-                    for i in 0..count {
-                        y.extend(mlp_output(
-                            &probe,
-                            &teacher,
-                            &x[i * din..(i + 1) * din],
-                            &mut ws,
-                        ));
-                    }
-                    if d.noise > 0.0 {
-                        y.iter_mut()
-                            .for_each(|v| *v += d.noise * rng.sample::<f64, _>(StandardNormal));
-                    }
-                    Dataset {
-                        inputs: x,
-                        targets: y,
-                        d_in: din,
-                        d_out: dout,
-                    }
-                };
-                let train = make(n);
-                let test = (d.test_n > 0).then(|| make(d.test_n));
-                Problem {
-                    train: Some(train),
-                    test,
-                    shape: Some(NetShape::Mlp(widths.clone())),
-                    reference_point: Some(teacher),
-                    theory: None,
-                    potential: None,
-                    n,
-                }
-            }
-            ModelConfig::Tms { features, hidden } => {
-                let p = d.feature_probability.unwrap_or(1.0 / *features as f64);
-                let mut make = |count: usize| {
-                    let x = sparse_inputs(count, *features, p, &mut rng);
-                    Dataset {
-                        targets: x.clone(),
-                        inputs: x,
-                        d_in: *features,
-                        d_out: *features,
-                    }
-                };
-                let train = make(n);
-                let test = (d.test_n > 0).then(|| make(d.test_n));
-                Problem {
-                    train: Some(train),
-                    test,
-                    shape: Some(NetShape::Tms {
-                        features: *features,
-                        hidden: *hidden,
-                    }),
-                    reference_point: None,
-                    theory: None,
-                    potential: None,
-                    n,
-                }
-            }
-            ModelConfig::Modadd { modulus, .. } => {
-                let frac = d.train_fraction.unwrap_or(DEFAULT_TRAIN_FRACTION);
-                let split = ModaddSplit::new(*modulus, frac, &mut rng);
-                let train = modadd_dataset(&split, &split.train);
-                let test = (!split.test.is_empty()).then(|| modadd_dataset(&split, &split.test));
-                Problem {
-                    n: train.len(),
-                    train: Some(train),
-                    test,
-                    shape: Some(NetShape::Classifier(
-                        config.model.widths().expect("modadd has widths"),
-                    )),
-                    reference_point: None,
-                    theory: None,
-                    potential: None,
-                }
-            }
-            ModelConfig::Potential { monomials } => {
-                let potential = Potential::new(monomials).expect("validated by the config");
-                Problem {
-                    train: None,
-                    test: None,
-                    shape: None,
-                    reference_point: Some(vec![0.0; potential.dim()]),
-                    theory: theory::potential(monomials).ok().flatten(),
-                    potential: Some(potential),
-                    n,
-                }
-            }
+    /// Builds the data, teacher and reference point of a [model] and [data] section (deterministic
+    /// in `seed`).
+    pub fn build(model: &ModelConfig, data: &DataConfig, seed: u64) -> Self {
+        let mut rng = rng_for(seed, 0);
+        let built = model.family().build(data, &mut rng);
+        Problem {
+            train: built.train,
+            test: built.test,
+            shape: built.shape,
+            reference_point: built.reference_point,
+            theory: built.theory,
+            potential: built.potential,
+            n: built.n.unwrap_or_else(|| data.n()),
         }
     }
 
@@ -283,16 +186,6 @@ impl Problem {
             }
         }
     }
-}
-
-fn mlp_output(l: &MlpLandscape, w: &[f64], x: &[f64], ws: &mut MlpWorkspace) -> Vec<f64> {
-    // The landscape's loss with a zero target is ½‖f(x)‖²; read the output off a one-point landscape instead.
-    let single = MlpLandscape::new(
-        l.widths(),
-        x.to_vec(),
-        vec![0.0; l.widths()[l.widths().len() - 1]],
-    );
-    single.output(w, ws)
 }
 
 /// The fast landscape of any family, one type so the chain runner is compiled once.

@@ -426,10 +426,12 @@ fn all_checkpoints(base: &toml::Table) -> Result<Vec<toml::Value>, ConfigError> 
             "needs a [train] section in the base config",
         ));
     };
-    Ok(crate::train::checkpoint_steps(&t.checkpoints, t.steps)
-        .into_iter()
-        .map(|s| toml::Value::Integer(s as i64))
-        .collect())
+    Ok(
+        crate::config::train::checkpoint_steps(&t.checkpoints, t.steps)
+            .into_iter()
+            .map(|s| toml::Value::Integer(s as i64))
+            .collect(),
+    )
 }
 
 /// Expands and validates every point; nothing is written.

@@ -391,7 +391,8 @@ fn theory_lines(dir: &Path, rows: &[Row]) -> Vec<RefLine> {
         return vec![];
     };
     match &config.model {
-        ModelConfig::Dln { widths } => {
+        ModelConfig::Dln(dln) => {
+            let widths = &dln.widths;
             let narrowest = widths.iter().copied().min().unwrap_or(0);
             (0..=narrowest)
                 .filter_map(|r| {

@@ -20,7 +20,7 @@ pub fn problem_with(model: &str, n: usize, extra: &str) -> Problem {
     };
     let text =
         format!("name = \"agree\"\nseed = 3\n[model]\n{model}\n[data]\nn = {n}\n{rank}{extra}");
-    Problem::build(&ValidConfig::from_toml(&text).unwrap())
+    ValidConfig::from_toml(&text).unwrap().problem()
 }
 
 /// A Gaussian point of `d` coordinates with standard deviation `scale`.

@@ -8,44 +8,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use slt_estimators::run::{LadderLocalization, LadderRequest, LlcRequest};
 pub use slt_estimators::SamplerKind;
 
-/// Everything wrong with a config, each naming the file or key and the value.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML, has an unknown key, or a value of the wrong type.
-    #[error("invalid config file {path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (it names the key, line and column).
-        message: String,
-    },
-    /// A value breaks a rule.
-    #[error("{key} = {value}: {rule}")]
-    Invalid {
-        /// The dotted key (for example `llc.step_size`).
-        key: String,
-        /// The value as given.
-        value: String,
-        /// The rule it breaks.
-        rule: String,
-    },
-}
+pub mod choices;
+pub mod data;
+pub mod rules;
+pub mod train;
 
-fn invalid(key: &str, value: impl fmt::Display, rule: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        value: value.to_string(),
-        rule: rule.into(),
-    }
-}
+pub use crate::models::ModelConfig;
+pub use choices::{DeviceChoice, PrecisionChoice};
+pub use data::{DataConfig, DEFAULT_N, DEFAULT_TRAIN_FRACTION, MAX_MODULUS};
+pub use rules::ConfigError;
+pub use train::{Checkpoints, OptimizerKind, TrainConfig};
+
+use rules::{at_least, invalid, positive_f64};
+use train::default_batch;
 
 /// A setting that is either chosen by the tool (`"auto"`) or given.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -336,239 +311,6 @@ impl Default for HessianConfig {
     }
 }
 
-/// The model families.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum ModelConfig {
-    /// Deep linear network f(x) = W_L ⋯ W_1 x.
-    Dln {
-        /// Input, hidden…, output widths (at least 3: two layers or more).
-        widths: Vec<usize>,
-    },
-    /// Toy model of superposition x̂ = ReLU(WᵀW x + b), W: hidden × features.
-    Tms {
-        /// Number of sparse input features.
-        features: usize,
-        /// Hidden dimension (fewer than features gives superposition).
-        hidden: usize,
-    },
-    /// Multi-layer perceptron with ReLU hidden layers and biases, regressing a random teacher of the same shape.
-    Mlp {
-        /// Input, hidden…, output widths (at least 3).
-        widths: Vec<usize>,
-    },
-    /// Modular addition: a ReLU MLP classifies (a + b) mod p from one-hot(a) ++ one-hot(b) (2p
-    /// inputs) into p logits, trained by cross-entropy on a seeded split of all p² pairs.
-    Modadd {
-        /// The modulus p (at least 2, at most 256).
-        modulus: usize,
-        /// Hidden widths (at least one layer; every width at least 1).
-        hidden: Vec<usize>,
-    },
-    /// An analytic potential K(w) = Σ_m Π_j w_j^(e_mj).
-    Potential {
-        /// One exponent list per monomial, one even exponent per coordinate.
-        monomials: Vec<Vec<u32>>,
-    },
-}
-
-impl ModelConfig {
-    /// The kind as the config spells it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ModelConfig::Dln { .. } => "dln",
-            ModelConfig::Tms { .. } => "tms",
-            ModelConfig::Mlp { .. } => "mlp",
-            ModelConfig::Modadd { .. } => "modadd",
-            ModelConfig::Potential { .. } => "potential",
-        }
-    }
-
-    /// The network's widths (input, hidden…, output) for the MLP-shaped kinds: dln, mlp, and modadd
-    /// (2p, hidden…, p).
-    pub fn widths(&self) -> Option<Vec<usize>> {
-        match self {
-            ModelConfig::Dln { widths } | ModelConfig::Mlp { widths } => Some(widths.clone()),
-            ModelConfig::Modadd { modulus, hidden } => {
-                let mut w = vec![2 * modulus];
-                w.extend(hidden);
-                w.push(*modulus);
-                Some(w)
-            }
-            _ => None,
-        }
-    }
-}
-
-/// The training data.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// Training set size (for a potential: the n in nβ = n / ln n); default 10000. Not for modadd,
-    /// whose training set is `train_fraction` of the p² pairs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n: Option<usize>,
-    /// Held-out test set size (0: none).
-    #[serde(default)]
-    pub test_n: usize,
-    /// dln: rank of the teacher's product matrix (default: 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub teacher_rank: Option<usize>,
-    /// dln: the teacher's nonzero singular values (default: evenly spaced from 2 down to 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub singular_values: Option<Vec<f64>>,
-    /// Standard deviation of Gaussian label noise (dln, mlp).
-    #[serde(default)]
-    pub noise: f64,
-    /// tms: probability that a feature is active in an input (default 1 / features).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feature_probability: Option<f64>,
-    /// modadd: the fraction of the p² pairs (a, b) in the training split, in (0, 1] (default 0.5);
-    /// the rest is the test split.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_fraction: Option<f64>,
-}
-
-/// The training set size when `data.n` is not given.
-pub const DEFAULT_N: usize = 10000;
-
-/// The largest modulus of modadd.
-pub const MAX_MODULUS: usize = 256;
-
-/// The training fraction of modadd when `data.train_fraction` is not given.
-pub const DEFAULT_TRAIN_FRACTION: f64 = 0.5;
-
-impl DataConfig {
-    /// The training set size `n` (default [`DEFAULT_N`]); modadd's is set by its split instead.
-    pub fn n(&self) -> usize {
-        self.n.unwrap_or(DEFAULT_N)
-    }
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self {
-            n: None,
-            test_n: 0,
-            teacher_rank: None,
-            singular_values: None,
-            noise: 0.0,
-            feature_probability: None,
-            train_fraction: None,
-        }
-    }
-}
-
-/// The optimizer.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    /// Adam (β = 0.9, 0.999).
-    Adam,
-    /// Adam with decoupled weight decay (Loshchilov & Hutter): each step also shrinks the weights
-    /// by lr · train.weight_decay; what makes modular addition grok.
-    Adamw,
-    /// Plain stochastic gradient descent.
-    Sgd,
-}
-
-/// When to save checkpoints: a number of log-spaced steps, or the steps themselves.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum Checkpoints {
-    /// This many steps, log-spaced between 1 and `train.steps` (always including the last).
-    Count(usize),
-    /// Exactly these steps.
-    Steps(Vec<usize>),
-}
-
-/// Training with burn.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Optimizer steps.
-    pub steps: usize,
-    /// adam | sgd.
-    #[serde(default = "default_optimizer")]
-    pub optimizer: OptimizerKind,
-    /// Learning rate.
-    #[serde(default = "default_lr")]
-    pub lr: f64,
-    /// Minibatch size.
-    #[serde(default = "default_batch")]
-    pub batch: usize,
-    /// Scale of the initial weights relative to the usual 1/sqrt(fan-in) (small values: saddle-to-saddle dynamics).
-    #[serde(default = "default_init_scale")]
-    pub init_scale: f64,
-    /// Checkpoints to keep.
-    #[serde(default = "default_checkpoints")]
-    pub checkpoints: Checkpoints,
-    /// Weight decay, at least 0 (default 0): with adamw decoupled (w ← w − lr·wd·w each step), with
-    /// adam and sgd an L2 penalty (wd·w added to the gradient). The loss measured (train_log.csv, the
-    /// LLC's L_n) never includes it.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub weight_decay: f64,
-}
-
-fn is_zero(v: &f64) -> bool {
-    *v == 0.0
-}
-
-fn default_optimizer() -> OptimizerKind {
-    OptimizerKind::Adam
-}
-fn default_lr() -> f64 {
-    1e-3
-}
-fn default_batch() -> usize {
-    256
-}
-fn default_init_scale() -> f64 {
-    1.0
-}
-fn default_checkpoints() -> Checkpoints {
-    Checkpoints::Count(20)
-}
-
-/// Floating-point precision of the chains' arithmetic.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum PrecisionChoice {
-    /// f64 throughout.
-    #[default]
-    F64,
-    /// f32 matrix products (mlp and modadd only).
-    F32,
-}
-
-/// Where the LLC chains run (`llc.device`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceChoice {
-    /// The fast landscapes, one chain per thread (the default).
-    #[default]
-    Cpu,
-    /// The stacked landscape (all chains in one tensor) on burn's ndarray backend.
-    Ndarray,
-    /// The stacked landscape on burn's wgpu backend (needs the `wgpu` feature).
-    Wgpu,
-}
-
-impl DeviceChoice {
-    /// The config value's spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            DeviceChoice::Cpu => "cpu",
-            DeviceChoice::Ndarray => "ndarray",
-            DeviceChoice::Wgpu => "wgpu",
-        }
-    }
-
-    fn is_cpu(&self) -> bool {
-        *self == DeviceChoice::Cpu
-    }
-}
-
 /// The temperature ladder for the RLCT estimate: none, the default factors, or given factors.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Ladder {
@@ -772,6 +514,14 @@ impl std::ops::Deref for ValidConfig {
     }
 }
 
+impl RunConfig {
+    /// The data, network shape, reference point and known answer of this config's model
+    /// (deterministic in `seed`).
+    pub fn problem(&self) -> crate::models::Problem {
+        crate::models::Problem::build(&self.model, &self.data, self.seed)
+    }
+}
+
 impl ValidConfig {
     /// Reads, parses and validates a config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -826,12 +576,13 @@ fn check_device(c: &RunConfig, l: &LlcConfig) -> Result<(), ConfigError> {
             "needs slt built with the wgpu feature (cargo build --release --features wgpu)",
         ));
     }
-    if !matches!(c.model, ModelConfig::Mlp { .. } | ModelConfig::Dln { .. }) {
+    if !c.model.family().capabilities().stacks {
         return Err(invalid(
             "llc.device",
             value,
             format!(
-                "applies to model.kind = \"mlp\" or \"dln\" only, not \"{}\" (use \"cpu\")",
+                "applies to model.kind = {} only, not \"{}\" (use \"cpu\")",
+                kinds_where(|k| k.stacks),
                 c.model.kind()
             ),
         ));
@@ -853,44 +604,45 @@ fn check_device(c: &RunConfig, l: &LlcConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn positive_f64(key: &str, v: f64) -> Result<(), ConfigError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(invalid(key, v, "must be positive and finite"))
-    }
+/// The kinds that can, as `"a", "b" or "c"`.
+fn kinds_where(can: impl Fn(&crate::models::Capabilities) -> bool) -> String {
+    crate::models::family::kinds_where(&ModelConfig::all_capabilities(), can)
 }
 
-fn at_least(key: &str, v: usize, min: usize) -> Result<(), ConfigError> {
-    if v >= min {
-        Ok(())
-    } else {
-        Err(invalid(key, v, format!("must be at least {min}")))
-    }
-}
-
-fn check_widths(widths: &[usize]) -> Result<(), ConfigError> {
-    if widths.len() < 3 {
-        return Err(invalid(
-            "model.widths",
-            format!("{widths:?}"),
-            "needs at least 3 widths (input, hidden…, output)",
-        ));
-    }
-    if let Some(i) = widths.iter().position(|&w| w == 0) {
-        return Err(invalid(
-            &format!("model.widths[{i}]"),
-            0,
-            "every width must be at least 1",
-        ));
-    }
-    let params: usize = widths.windows(2).map(|p| p[0] * p[1]).sum();
-    if params > 5_000_000 {
-        return Err(invalid(
-            "model.widths",
-            format!("{widths:?}"),
-            format!("{params} parameters is more than 5,000,000"),
-        ));
+/// A family-specific [data] key set for a kind that does not read it is an error naming the kinds
+/// that do (a silently ignored key would be worse).
+fn check_family_data_keys(c: &RunConfig) -> Result<(), ConfigError> {
+    let d = &c.data;
+    let set: [(&str, Option<String>); 5] = [
+        ("teacher_rank", d.teacher_rank.map(|v| v.to_string())),
+        (
+            "singular_values",
+            d.singular_values.as_ref().map(|v| format!("{v:?}")),
+        ),
+        ("noise", (d.noise != 0.0).then(|| d.noise.to_string())),
+        (
+            "feature_probability",
+            d.feature_probability.map(|v| v.to_string()),
+        ),
+        ("train_fraction", d.train_fraction.map(|v| v.to_string())),
+    ];
+    debug_assert!(set
+        .iter()
+        .map(|(k, _)| *k)
+        .eq(crate::models::family::FAMILY_DATA_KEYS));
+    let reads = c.model.family().capabilities().data_keys;
+    for (key, value) in set {
+        if let Some(value) = value.filter(|_| !reads.contains(&key)) {
+            return Err(invalid(
+                &format!("data.{key}"),
+                value,
+                format!(
+                    "applies to model.kind = {} only, not \"{}\"",
+                    kinds_where(|k| k.data_keys.contains(&key)),
+                    c.model.kind()
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -914,146 +666,21 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
             "must be non-negative and finite",
         ));
     }
-    match &c.model {
-        ModelConfig::Dln { widths } => {
-            check_widths(widths)?;
-            let narrowest = *widths.iter().min().expect("checked non-empty");
-            let rank = d.teacher_rank.unwrap_or(1);
-            if rank > narrowest {
-                return Err(invalid(
-                    "data.teacher_rank",
-                    rank,
-                    format!("must be at most the narrowest width, {narrowest}"),
-                ));
-            }
-            if let Some(s) = &d.singular_values {
-                if s.len() != rank {
-                    return Err(invalid(
-                        "data.singular_values",
-                        format!("{s:?}"),
-                        format!("needs exactly teacher_rank = {rank} values"),
-                    ));
-                }
-                if let Some(v) = s.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
-                    return Err(invalid(
-                        "data.singular_values",
-                        v,
-                        "every singular value must be positive and finite",
-                    ));
-                }
-            }
-        }
-        ModelConfig::Mlp { widths } => check_widths(widths)?,
-        ModelConfig::Tms { features, hidden } => {
-            at_least("model.features", *features, 1)?;
-            at_least("model.hidden", *hidden, 1)?;
-            if let Some(p) = d.feature_probability {
-                if !(p > 0.0 && p <= 1.0) {
-                    return Err(invalid("data.feature_probability", p, "must be in (0, 1]"));
-                }
-            }
-        }
-        ModelConfig::Modadd { modulus, hidden } => {
-            let p = *modulus;
-            if !(2..=MAX_MODULUS).contains(&p) {
-                return Err(invalid(
-                    "model.modulus",
-                    p,
-                    format!("must be in 2..={MAX_MODULUS} (the one-hot data set holds p² rows of 3p numbers)"),
-                ));
-            }
-            if hidden.is_empty() {
-                return Err(invalid(
-                    "model.hidden",
-                    "[]",
-                    "needs at least one hidden width",
-                ));
-            }
-            if let Some(w) = c.model.widths() {
-                check_widths(&w).map_err(|e| match e {
-                    ConfigError::Invalid { key, value, rule }
-                        if key.starts_with("model.widths[") =>
-                    {
-                        let i: usize = key["model.widths[".len()..key.len() - 1]
-                            .parse()
-                            .unwrap_or(1);
-                        invalid(&format!("model.hidden[{}]", i - 1), value, rule)
-                    }
-                    ConfigError::Invalid { value, rule, .. } => {
-                        invalid("model.hidden", value, rule)
-                    }
-                    other => other,
-                })?;
-            }
-            if let Some(f) = d.train_fraction {
-                if !(f > 0.0 && f <= 1.0) {
-                    return Err(invalid("data.train_fraction", f, "must be in (0, 1]"));
-                }
-            }
-            let frac = d.train_fraction.unwrap_or(DEFAULT_TRAIN_FRACTION);
-            if crate::data::modadd_train_size(p, frac) < 2 {
-                return Err(invalid(
-                    "data.train_fraction",
-                    frac,
-                    format!("leaves fewer than 2 of the {} pairs for training", p * p),
-                ));
-            }
-            let rejected: [(&str, bool, String); 5] = [
-                ("data.n", d.n.is_some(), format!("{:?}", d.n.unwrap_or(0))),
-                ("data.test_n", d.test_n != 0, d.test_n.to_string()),
-                ("data.noise", d.noise != 0.0, d.noise.to_string()),
-                (
-                    "data.singular_values",
-                    d.singular_values.is_some(),
-                    format!("{:?}", d.singular_values.clone().unwrap_or_default()),
-                ),
-                (
-                    "data.feature_probability",
-                    d.feature_probability.is_some(),
-                    format!("{:?}", d.feature_probability.unwrap_or(0.0)),
-                ),
-            ];
-            if let Some((key, _, value)) = rejected.into_iter().find(|r| r.1) {
-                return Err(invalid(
-                    key,
-                    value,
-                    "does not apply to model.kind = \"modadd\": its data are all p² pairs, split by data.train_fraction",
-                ));
-            }
-        }
-        ModelConfig::Potential { monomials } => {
-            slt_estimators::Potential::new(monomials)
-                .map_err(|e| invalid("model.monomials", format!("{monomials:?}"), e.to_string()))?;
-            if c.train.is_some() {
-                return Err(invalid(
-                    "train",
-                    "a [train] section",
-                    "a potential is measured at the origin; remove [train]",
-                ));
-            }
-        }
-    }
-    if d.teacher_rank.is_some() && !matches!(c.model, ModelConfig::Dln { .. }) {
+    let family = c.model.family();
+    family.validate(d)?;
+    check_family_data_keys(c)?;
+    if c.train.is_some() && !family.capabilities().trainable {
         return Err(invalid(
-            "data.teacher_rank",
-            d.teacher_rank.unwrap_or(0),
-            format!(
-                "applies to model.kind = \"dln\" only, not \"{}\"",
-                c.model.kind()
-            ),
-        ));
-    }
-    if let Some(f) = d.train_fraction {
-        if !matches!(c.model, ModelConfig::Modadd { .. }) {
-            return Err(invalid(
-                "data.train_fraction",
-                f,
-                format!(
-                    "applies to model.kind = \"modadd\" only, not \"{}\"",
+            "train",
+            "a [train] section",
+            match family.reference() {
+                Some((at, _)) => format!(
+                    "model.kind = \"{}\" is measured at its reference point ({at}), not trained; remove [train]",
                     c.model.kind()
                 ),
-            ));
-        }
+                None => format!("model.kind = \"{}\" cannot be trained", c.model.kind()),
+            },
+        ));
     }
     if let Some(t) = &c.train {
         at_least("train.steps", t.steps, 1)?;
@@ -1123,18 +750,19 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         at_least("volume.runs", v.runs, 1)?;
         at_least("volume.directions", v.directions, 2)?;
         if v.loss == BasinLoss::Behavioural {
-            let layers = match (&c.model, c.model.widths()) {
-                (ModelConfig::Potential { .. } | ModelConfig::Tms { .. }, _) | (_, None) => {
+            let layers = match c.model.widths() {
+                Some(widths) if c.model.family().capabilities().behavioural => widths.len() - 1,
+                _ => {
                     return Err(invalid(
                         "volume.loss",
                         "\"behavioural\"",
                         format!(
-                            "applies to model.kind = \"dln\", \"mlp\" or \"modadd\", not \"{}\"",
+                            "applies to model.kind = {}, not \"{}\"",
+                            kinds_where(|k| k.behavioural),
                             c.model.kind()
                         ),
                     ))
                 }
-                (_, Some(widths)) => widths.len() - 1,
             };
             if let Some(k) = v.layer {
                 if k == 0 || k > layers {
@@ -1190,17 +818,13 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         if let Some(t) = l.thin.value() {
             at_least("llc.thin", t, 1)?;
         }
-        if l.precision == PrecisionChoice::F32
-            && !matches!(
-                c.model,
-                ModelConfig::Mlp { .. } | ModelConfig::Modadd { .. }
-            )
-        {
+        if l.precision == PrecisionChoice::F32 && !c.model.family().capabilities().f32_chains {
             return Err(invalid(
                 "llc.precision",
                 "\"f32\"",
                 format!(
-                    "applies to model.kind = \"mlp\" or \"modadd\" only, not \"{}\"",
+                    "applies to model.kind = {} only, not \"{}\"",
+                    kinds_where(|k| k.f32_chains),
                     c.model.kind()
                 ),
             ));
@@ -1210,7 +834,7 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
             let Some(t) = &c.train else {
                 return Err(invalid("llc.checkpoint", step, "needs a [train] section"));
             };
-            let saved = crate::train::checkpoint_steps(&t.checkpoints, t.steps);
+            let saved = train::checkpoint_steps(&t.checkpoints, t.steps);
             if !saved.contains(&step) {
                 return Err(invalid(
                     "llc.checkpoint",
@@ -1339,5 +963,28 @@ mod tests {
         assert!(err.to_string().contains("model.widths[1]"), "{err}");
         let err = ValidConfig::from_toml("name = \"x\"\n[model]\nkind = \"resnet\"\n").unwrap_err();
         assert!(err.to_string().contains("resnet"), "{err}");
+    }
+
+    #[test]
+    fn family_data_keys_belong_to_their_kinds() {
+        let with = |model: &str, data: &str| {
+            ValidConfig::from_toml(&format!(
+                "name = \"x\"\n[model]\n{model}\n[data]\nn = 100\n{data}\n"
+            ))
+        };
+        let tms = "kind = \"tms\"\nfeatures = 4\nhidden = 2";
+        let dln = "kind = \"dln\"\nwidths = [3, 2, 3]";
+        let err = with(tms, "noise = 0.5").unwrap_err().to_string();
+        assert!(
+            err.contains("data.noise") && err.contains("\"dln\" or \"mlp\""),
+            "{err}"
+        );
+        let err = with(dln, "feature_probability = 0.2")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("data.feature_probability"), "{err}");
+        // Twins: the kinds that read those keys accept them.
+        assert!(with(dln, "noise = 0.5").is_ok());
+        assert!(with(tms, "feature_probability = 0.2").is_ok());
     }
 }

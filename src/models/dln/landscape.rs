@@ -4,8 +4,8 @@ use slt_estimators::{Batch, Landscape};
 
 use faer::Accum;
 
-use super::dot;
-use super::tangent::{gemm, mm, LayeredNet};
+use crate::models::dot;
+use crate::models::tangent::{gemm, mm, LayeredNet};
 
 /// A deep linear network f(x) = W_L ⋯ W_1 x on a fixed data set, with loss ½‖y − f(x)‖² averaged over points.
 ///

@@ -2,7 +2,7 @@
 
 use slt_estimators::{Batch, Landscape};
 
-use super::dot;
+use crate::models::dot;
 
 /// Toy model of superposition on fixed inputs, loss ½‖x − x̂‖² averaged over points.
 ///

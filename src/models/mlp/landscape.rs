@@ -5,7 +5,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use slt_estimators::{Batch, Landscape};
 
-use super::tangent::LayeredNet;
+use crate::models::tangent::LayeredNet;
 
 /// The floating-point type the fast MLP computes in (parameters and gradients are f64 at the
 /// interface either way).
