@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use slt::commands::{run_all, run_llc, run_train, theory_text, RunOptions};
 use slt::config::{ConfigError, DeviceChoice, ValidConfig};
-use slt::pipeline::{run_all, run_llc, run_train, theory_text, RunOptions};
 
 /// Singular learning theory for small networks: local learning coefficients, from one config file.
 #[derive(Parser, Debug)]
@@ -176,15 +176,15 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Volume(c) => {
             let (config, opts) = load(&c)?;
-            slt::volume_cmd::run_volume(&config, &opts)?;
+            slt::commands::volume::run_volume(&config, &opts)?;
         }
         Command::Hessian(c) => {
             let (config, opts) = load(&c)?;
-            slt::volume_cmd::run_hessian(&config, &opts)?;
+            slt::commands::volume::run_hessian(&config, &opts)?;
         }
         Command::Calibrate(c) => {
             let (config, opts) = load(&c)?;
-            slt::calibrate::run_calibrate(&config, &opts)?;
+            slt::commands::calibrate::run_calibrate(&config, &opts)?;
         }
         Command::Bench {
             peer,
@@ -195,11 +195,11 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             if !quiet {
                 eprintln!(
                     "one core's matrix-product peak (faer, 768³): f64 {:.1} GFLOP/s, f32 {:.1} GFLOP/s",
-                    slt::bench::gemm_peak_gflops::<f64>(),
-                    slt::bench::gemm_peak_gflops::<f32>()
+                    slt::commands::bench::gemm_peak_gflops::<f64>(),
+                    slt::commands::bench::gemm_peak_gflops::<f32>()
                 );
             }
-            slt::bench::run_bench(&out, peer.as_deref(), &threads, quiet)?;
+            slt::commands::bench::run_bench(&out, peer.as_deref(), &threads, quiet)?;
         }
         Command::BenchDevice {
             devices,
@@ -225,7 +225,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                     }),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let spec = slt::bench_device::DeviceBench {
+            let spec = slt::commands::bench_device::DeviceBench {
                 widths,
                 chains,
                 batch,
@@ -233,7 +233,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 steps,
                 warmup,
             };
-            slt::bench_device::run_device_bench(&out, &devices, &spec, quiet)?;
+            slt::commands::bench_device::run_device_bench(&out, &devices, &spec, quiet)?;
         }
         Command::Sweep {
             file,

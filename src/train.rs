@@ -12,8 +12,8 @@ use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use slt_estimators::landscape::full_loss;
 
-use crate::config::train::{checkpoint_steps, Checkpoints, OptimizerKind, TrainConfig};
 use crate::models::{Dataset, Net, NetShape, Problem};
+use crate::sections::train::{checkpoint_steps, Checkpoints, OptimizerKind, TrainConfig};
 
 /// One saved checkpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,13 +161,7 @@ pub fn load_checkpoint(shape: &NetShape, path: &Path) -> Result<Vec<f64>> {
 
 /// Number of parameters of a network shape.
 pub fn shape_dim(shape: &NetShape) -> usize {
-    match shape {
-        NetShape::Dln(w) => w.windows(2).map(|p| p[0] * p[1]).sum(),
-        NetShape::Mlp(w) | NetShape::Classifier(w) => {
-            w.windows(2).map(|p| p[0] * p[1] + p[1]).sum()
-        }
-        NetShape::Tms { features, hidden } => features * hidden + features,
-    }
+    shape.dim()
 }
 
 /// Trains the problem's network with burn, saving checkpoints into `checkpoint_dir`.

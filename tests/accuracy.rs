@@ -16,8 +16,8 @@
 //! the nearest neighbouring potential's λ, rejected by the same bound. For the RLCT: the
 //! one-temperature λ̂ where m > 1, and the other multiplicity's fit where m = 1.
 
+use slt::commands::{run_llc, RunOptions};
 use slt::config::ValidConfig;
-use slt::pipeline::{run_llc, RunOptions};
 use slt::report::Summary;
 use slt_estimators::theory;
 

@@ -297,7 +297,7 @@ fn modadd_behavioural_kl_is_zero_at_w_star_positive_elsewhere_with_the_right_gra
     let widths = [14, 6, 7];
     let d = p.landscape().dim();
     let center = random_point(d, 0.8, 11);
-    let kl = slt::volume_cmd::kl_landscape(&widths, &data, &center);
+    let kl = slt::commands::volume::kl_landscape(&widths, &data, &center);
     let mut ws = kl.workspace();
     // 0 at w* (to rounding), with a vanishing gradient: w* is the KL's minimum.
     let mut g = vec![0.0; d];

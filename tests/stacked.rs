@@ -3,9 +3,9 @@
 mod common;
 
 use common::stacked::{check_lambda, check_landscapes};
+use slt::commands::{run_all, RunOptions};
 use slt::config::{ConfigError, DeviceChoice, ValidConfig};
 use slt::models::stacked::burn_device;
-use slt::pipeline::{run_all, RunOptions};
 
 fn ndarray() -> burn::tensor::Device {
     burn_device(DeviceChoice::Ndarray).unwrap()

@@ -9,17 +9,14 @@ use slt_estimators::llc::running_llc;
 use slt_estimators::run::{policy, Diagnostic, LadderReport, RunEvent, RunObserver};
 use slt_estimators::{Landscape, LlcRun};
 
+use super::{RunContext, RunOptions, Trained};
 use crate::config::{
     Auto, DeviceChoice, LadderLocalization, LlcConfig, PrecisionChoice, RunConfig, ValidConfig,
 };
 use crate::models::stacked::ProblemStacked;
 use crate::models::{Precision, Problem};
-use crate::pipeline::{measure_point, RunOptions};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
-use crate::report::{
-    write_atomic, write_csv, write_json, LlcSummary, RlctSummary, Summary, TheorySummary, Timing,
-};
-use crate::train::TrainOutcome;
+use crate::report::{write_atomic, write_csv, LlcSummary, RlctSummary, Summary, TheorySummary};
 
 /// The application's view of an LLC run: a progress bar per sampling phase and notes on stderr.
 pub struct Progress<'a> {
@@ -171,28 +168,41 @@ struct TraceRow {
     diverged: bool,
 }
 
-/// `slt llc` (and the LLC part of `slt run`): estimates λ̂ at the trained model or the reference point.
+/// `slt llc`: λ̂ at the trained model (after training in the same command: `trained`), at a
+/// checkpoint of an earlier `slt train`, or at the reference point.
 pub fn run_llc(
     config: &ValidConfig,
     opts: &RunOptions,
-    trained: Option<(Problem, TrainOutcome, f64)>,
+    trained: Option<Trained>,
 ) -> Result<Summary> {
-    let (problem, outcome, train_s) = match trained {
-        Some((p, o, s)) => (p, Some(o), Some(s)),
-        None => (config.problem(), None, None),
-    };
+    let mut ctx = RunContext::new(config, opts, trained)?;
+    llc_phase(&mut ctx)?;
+    Ok(ctx.summary)
+}
+
+/// The LLC phase of a command: an [`LlcRun`] at the context's point; the traces, the trace plot and
+/// the resolved config are written before the estimate is judged, summary.json last.
+pub fn llc_phase(ctx: &mut RunContext<'_>) -> Result<()> {
+    let (config, opts) = (ctx.config, ctx.opts);
     let llc_cfg = config.llc.clone().unwrap_or_default();
-    let (center, measured_at, theory_applies) =
-        measure_point(config, &problem, outcome.as_ref(), &opts.out)?;
-    let landscape = problem.landscape_in(match llc_cfg.precision {
-        PrecisionChoice::F64 => Precision::F64,
-        PrecisionChoice::F32 => Precision::F32,
-    });
+    let f32_landscape;
+    let landscape = match llc_cfg.precision {
+        PrecisionChoice::F64 => &ctx.landscape,
+        PrecisionChoice::F32 => {
+            f32_landscape = ctx.problem.landscape_in(Precision::F32);
+            &f32_landscape
+        }
+    };
     let stacked = ProblemStacked {
-        problem: &problem,
+        problem: &ctx.problem,
         device: llc_cfg.device,
     };
-    let mut run = LlcRun::new(&landscape, &center, problem.n, llc_cfg.request(config.seed));
+    let mut run = LlcRun::new(
+        landscape,
+        &ctx.center,
+        ctx.problem.n,
+        llc_cfg.request(config.seed),
+    );
     if llc_cfg.device != DeviceChoice::Cpu {
         run = run.stacked(&stacked);
     }
@@ -204,15 +214,15 @@ pub fn run_llc(
     let step_size = slt_estimators::Sampler::step_size(&sampled.sampler);
     write_traces(opts, &sampled.traces, sampled.init_loss, nbeta)?;
     write_resolved_config(config, &llc_cfg, &sampled, opts)?;
-    let theory = if theory_applies {
-        theory_summary(&problem, "the measured point")
+    let theory = if ctx.theory_applies {
+        theory_summary(&ctx.problem, "the measured point")
     } else if config
         .model
         .family()
-        .known_at_trained(&config.data, &problem, sampled.init_loss)
+        .known_at_trained(&config.data, &ctx.problem, sampled.init_loss)
     {
         theory_summary(
-            &problem,
+            &ctx.problem,
             "the teacher's minimal true point (the trained net fits the teacher exactly)",
         )
     } else {
@@ -246,55 +256,40 @@ pub fn run_llc(
         .data_size()
         .map(|n| llc_cfg.batch.min(n))
         .unwrap_or(0);
-    let summary = Summary {
-        name: config.name.clone(),
-        n: problem.n,
-        d: landscape.dim(),
-        model: config.model.kind().into(),
-        measured_at,
-        llc: Some(LlcSummary {
-            mean: est.mean,
-            std: est.std,
-            stderr: est.stderr,
-            per_chain: est.per_chain.clone(),
-            nbeta: est.nbeta,
-            step_size,
-            localization: sampled.resolved.localization,
-            chains: est.chains,
-            draws: est.draws,
-            diverged_chains: est.diverged_chains,
-            init_loss: sampled.init_loss,
-            rhat: est.rhat,
-            ess: est.ess,
-            burnin: sampled.settings.burnin,
-            thin: sampled.settings.thin,
-            batch,
-            sampler: llc_cfg.sampler.name().into(),
-            mala_acceptance: sampled.mala.as_ref().map(|m| m.mean),
-            mala_probes: sampled.mala.as_ref().map(|m| m.probes).unwrap_or(0),
-            stationarity_p: report.stationarity.map(|(_, p)| p),
-            halved_step_mean: report.halved_step_mean,
-            expectation: "minibatch".into(),
-            full_batch_mean: est.full_batch_mean,
-            divergences,
-            warnings,
-            auto: sampled.resolved.probe.clone(),
-        }),
-        rlct: report.ladder.as_ref().map(rlct_summary),
-        theory,
-        volume: None,
-        hessian: None,
-        final_train_loss: outcome
-            .as_ref()
-            .and_then(|o| o.log.last().map(|r| r.train_loss)),
-        timing_s: Timing {
-            train: train_s,
-            llc: Some(sampled.seconds),
-            ladder: report.ladder.as_ref().map(|l| l.seconds),
-            ..Timing::default()
-        },
-    };
-    write_json(&opts.out.join("summary.json"), &summary)?;
+    let summary = &mut ctx.summary;
+    summary.llc = Some(LlcSummary {
+        mean: est.mean,
+        std: est.std,
+        stderr: est.stderr,
+        per_chain: est.per_chain.clone(),
+        nbeta: est.nbeta,
+        step_size,
+        localization: sampled.resolved.localization,
+        chains: est.chains,
+        draws: est.draws,
+        diverged_chains: est.diverged_chains,
+        init_loss: sampled.init_loss,
+        rhat: est.rhat,
+        ess: est.ess,
+        burnin: sampled.settings.burnin,
+        thin: sampled.settings.thin,
+        batch,
+        sampler: llc_cfg.sampler.name().into(),
+        mala_acceptance: sampled.mala.as_ref().map(|m| m.mean),
+        mala_probes: sampled.mala.as_ref().map(|m| m.probes).unwrap_or(0),
+        stationarity_p: report.stationarity.map(|(_, p)| p),
+        halved_step_mean: report.halved_step_mean,
+        expectation: "minibatch".into(),
+        full_batch_mean: est.full_batch_mean,
+        divergences,
+        warnings,
+        auto: sampled.resolved.probe.clone(),
+    });
+    summary.rlct = report.ladder.as_ref().map(rlct_summary);
+    summary.theory = theory;
+    summary.timing_s.llc = Some(sampled.seconds);
+    summary.timing_s.ladder = report.ladder.as_ref().map(|l| l.seconds);
+    ctx.write_summary()?;
     if let Some(e) = report.ladder_error() {
         return Err(anyhow::Error::new(e.clone()).context(format!(
             "the temperature ladder (the one-temperature λ̂ = {:.4} is in {})",
@@ -302,7 +297,8 @@ pub fn run_llc(
             opts.out.join("summary.json").display()
         )));
     }
-    let known = summary
+    let known = ctx
+        .summary
         .theory
         .as_ref()
         .map(|t| format!(" (known λ = {})", t.lambda_exact))
@@ -311,7 +307,8 @@ pub fn run_llc(
         "λ̂ = {:.4} ± {:.4} (std over chains {:.4}){known}; R-hat {:.3}, ESS {:.0}; {:.1} s; results in {}",
         est.mean, est.stderr, est.std, est.rhat, est.ess, sampled.seconds, opts.out.display()
     ));
-    Ok(summary)
+    ctx.ladder = report.ladder;
+    Ok(())
 }
 
 /// The ladder in summary.json's words.

@@ -4,8 +4,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use slt_estimators::theory::KnownLambda;
 
 use super::{Dataset, NetShape, Problem};
-use crate::config::data::DataConfig;
-use crate::config::rules::ConfigError;
+use crate::sections::data::DataConfig;
+use crate::sections::rules::ConfigError;
 
 /// What a kind can do, known without a config (so that an error can list the kinds that can).
 #[derive(Debug, Clone, Copy, PartialEq)]

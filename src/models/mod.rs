@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use slt_estimators::theory::KnownLambda;
 use slt_estimators::{Batch, Landscape, Potential};
 
-use crate::config::data::DataConfig;
+use crate::sections::data::DataConfig;
 
 /// Every model kind, one line each: `kind` as the config spells it => the [`ModelConfig`] variant
 /// (the family's folder and config type, which implements [`Family`] and has a

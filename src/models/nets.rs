@@ -233,6 +233,19 @@ pub enum NetShape {
     },
 }
 
+impl NetShape {
+    /// Number of parameters (the flat layout's length).
+    pub fn dim(&self) -> usize {
+        match self {
+            NetShape::Dln(w) => w.windows(2).map(|p| p[0] * p[1]).sum(),
+            NetShape::Mlp(w) | NetShape::Classifier(w) => {
+                w.windows(2).map(|p| p[0] * p[1] + p[1]).sum()
+            }
+            NetShape::Tms { features, hidden } => features * hidden + features,
+        }
+    }
+}
+
 fn grad_flat(net: &Net, grads: &burn::tensor::Gradients) -> Vec<f64> {
     let to_vec = |t: Option<Tensor<2>>| -> Vec<f32> {
         t.map(|g| g.into_data().try_to_vec::<f32>().expect("float"))
@@ -296,7 +309,7 @@ pub struct BurnLandscape {
 impl BurnLandscape {
     /// A landscape of the network `shape` on `data`.
     pub fn new(shape: NetShape, data: crate::models::Dataset) -> Self {
-        let dim = crate::train::shape_dim(&shape);
+        let dim = shape.dim();
         Self { shape, data, dim }
     }
 

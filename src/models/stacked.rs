@@ -523,8 +523,8 @@ fn distance2(params: &StackedParams, center: &StackedParams) -> Tensor<1> {
 /// The burn device of an `llc.device` choice: ndarray, or wgpu's default adapter (a GPU, or
 /// lavapipe's software Vulkan). `"cpu"` has no burn device (it is the fast landscapes' path).
 /// A wgpu runtime that cannot start (no adapter) is an error, not a crash.
-pub fn burn_device(choice: crate::config::DeviceChoice) -> Result<Device> {
-    use crate::config::DeviceChoice;
+pub fn burn_device(choice: crate::sections::choices::DeviceChoice) -> Result<Device> {
+    use crate::sections::choices::DeviceChoice;
     let unavailable = |why: String| Error::Numerical {
         what: "starting the llc.device",
         why,
@@ -564,7 +564,7 @@ pub fn burn_device(choice: crate::config::DeviceChoice) -> Result<Device> {
 /// device: [`run_stacked_sgld`] with the minibatch indices drawn from a stream of `settings.seed`.
 pub fn run_problem_chains(
     problem: &super::Problem,
-    choice: crate::config::DeviceChoice,
+    choice: crate::sections::choices::DeviceChoice,
     step_size: f64,
     posterior: TemperedPosterior,
     center: &[f64],
@@ -598,7 +598,7 @@ pub struct ProblemStacked<'a> {
     /// The problem (an MLP or a deep linear network with data).
     pub problem: &'a super::Problem,
     /// The device.
-    pub device: crate::config::DeviceChoice,
+    pub device: crate::sections::choices::DeviceChoice,
 }
 
 impl slt_estimators::run::StackedSgld for ProblemStacked<'_> {

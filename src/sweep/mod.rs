@@ -29,8 +29,8 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::commands::{run_all, run_llc, run_train, RunOptions};
 use crate::config::{ConfigError, RunConfig, ValidConfig};
-use crate::pipeline::{run_all, run_llc, run_train, RunOptions};
 use crate::report::write_atomic;
 
 /// The marker of a finished point (written last and atomically by the pipeline).
@@ -427,7 +427,7 @@ fn all_checkpoints(base: &toml::Table) -> Result<Vec<toml::Value>, ConfigError> 
         ));
     };
     Ok(
-        crate::config::train::checkpoint_steps(&t.checkpoints, t.steps)
+        crate::sections::train::checkpoint_steps(&t.checkpoints, t.steps)
             .into_iter()
             .map(|s| toml::Value::Integer(s as i64))
             .collect(),

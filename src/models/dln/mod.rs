@@ -10,9 +10,9 @@ use slt_estimators::theory;
 
 use super::family::{Capabilities, Family, FamilyProblem};
 use super::{Dataset, NetShape, Problem};
-use crate::config::data::DataConfig;
-use crate::config::rules::{check_widths, invalid, ConfigError};
 use crate::data::{gaussian_inputs, linear_targets, DlnTeacher};
+use crate::sections::data::DataConfig;
+use crate::sections::rules::{check_widths, invalid, ConfigError};
 
 /// `kind = "dln"`: a deep linear network.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

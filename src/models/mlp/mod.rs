@@ -12,9 +12,9 @@ use slt_estimators::Landscape;
 
 use super::family::{Capabilities, Family, FamilyProblem};
 use super::{Dataset, NetShape};
-use crate::config::data::DataConfig;
-use crate::config::rules::{check_widths, ConfigError};
 use crate::data::gaussian_inputs;
+use crate::sections::data::DataConfig;
+use crate::sections::rules::{check_widths, ConfigError};
 
 /// `kind = "mlp"`: a multi-layer perceptron with ReLU hidden layers and biases.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

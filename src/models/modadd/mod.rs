@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::family::{Capabilities, Family, FamilyProblem};
 use super::{Dataset, NetShape};
-use crate::config::data::{DataConfig, DEFAULT_TRAIN_FRACTION, MAX_MODULUS};
-use crate::config::rules::{check_widths, invalid, ConfigError};
 use crate::data::ModaddSplit;
+use crate::sections::data::{DataConfig, DEFAULT_TRAIN_FRACTION, MAX_MODULUS};
+use crate::sections::rules::{check_widths, invalid, ConfigError};
 
 /// `kind = "modadd"`: one-hot(a) ++ one-hot(b) (2p inputs) → ReLU MLP → p logits.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use slt_estimators::{theory, Landscape};
 
 use super::family::{Capabilities, Family, FamilyProblem};
-use crate::config::data::DataConfig;
-use crate::config::rules::{invalid, ConfigError};
+use crate::sections::data::DataConfig;
+use crate::sections::rules::{invalid, ConfigError};
 
 /// `kind = "potential"`: an analytic potential.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

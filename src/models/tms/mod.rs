@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::family::{Capabilities, Family, FamilyProblem};
 use super::{Dataset, NetShape};
-use crate::config::data::DataConfig;
-use crate::config::rules::{at_least, invalid, ConfigError};
+use crate::sections::data::DataConfig;
+use crate::sections::rules::{at_least, invalid, ConfigError};
 
 /// `kind = "tms"`: x̂ = ReLU(WᵀW x + b), W: hidden × features.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -6,27 +6,26 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use rand::SeedableRng;
 use serde::Serialize;
-use slt_estimators::calibration::resolve_settings;
-use slt_estimators::chains::{chain_seed, ChainSettings};
+use slt_estimators::chains::chain_seed;
 use slt_estimators::hessian::{hessian_spectrum, HessianSettings, HessianSpectrum, ProductMethod};
-use slt_estimators::ladder::{run_ladder_detailed, LadderSettings};
+use slt_estimators::ladder::LadderSettings;
+use slt_estimators::run::{LadderLocalization, LadderReport, LadderRequest};
 use slt_estimators::sampler::ChainRng;
 use slt_estimators::volume::{
     hessian_divergence, ladder_volume, laplace_volume, nested_sampling, radial_volume, EpsGrid,
     NestedSettings, Prior, RadialSettings, VolumeAnchor, VolumeCurve, DIVERGENCE_Z,
 };
-use slt_estimators::{Batch, Landscape, Sgld, TemperedPosterior};
+use slt_estimators::{Batch, Landscape, LlcRun};
 
+use super::llc::Progress;
+use super::{RunContext, RunOptions};
 use crate::config::{
     BasinLoss, HessianConfig, HessianMethod, PriorConfig, ValidConfig, VolumeConfig,
     VolumeMethodName,
 };
 use crate::models::{DlnLandscape, FastLandscape, MlpLandscape, NetShape, Problem};
-use crate::pipeline::{measure_point, RunOptions};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
-use crate::report::{
-    write_atomic, write_csv, write_json, HessianSummary, Summary, Timing, VolumeSummary,
-};
+use crate::report::{write_atomic, write_csv, HessianSummary, Summary, VolumeSummary};
 
 /// One row of hessian.csv.
 #[derive(Serialize)]
@@ -104,43 +103,43 @@ fn write_hessian(spec: &HessianSpectrum, name: &str, opts: &RunOptions) -> Resul
     Ok(())
 }
 
-/// The problem, its landscape and the measured point, with the run's summary skeleton.
-fn setup(config: &ValidConfig, opts: &RunOptions) -> Result<(Problem, Vec<f64>, Summary)> {
-    let problem = config.problem();
-    let (center, measured_at, _) = measure_point(config, &problem, None, &opts.out)?;
-    let d = problem.landscape().dim();
-    let existing = std::fs::read_to_string(opts.out.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
-        .filter(|s| s.name == config.name && s.measured_at == measured_at);
-    let summary = existing.unwrap_or(Summary {
-        name: config.name.clone(),
-        n: problem.n,
-        d,
-        model: config.model.kind().into(),
-        measured_at,
-        llc: None,
-        rlct: None,
-        theory: None,
-        volume: None,
-        hessian: None,
-        final_train_loss: None,
-        timing_s: Timing::default(),
-    });
-    Ok((problem, center, summary))
+/// `slt hessian`: the spectrum at the measured point → hessian.csv, hessian.png, summary.json
+/// (beside the blocks an earlier command wrote for the same point).
+pub fn run_hessian(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
+    let mut ctx = RunContext::new(config, opts, None)?;
+    ctx.resume_summary();
+    hessian_phase(&mut ctx)?;
+    Ok(ctx.summary)
 }
 
-/// `slt hessian`: the spectrum at the measured point → hessian.csv, hessian.png, summary.json.
-pub fn run_hessian(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
-    let (problem, center, mut summary) = setup(config, opts)?;
-    let landscape = problem.landscape();
+/// `slt volume`: the volume phase on a fresh context (beside the blocks an earlier command wrote
+/// for the same point).
+pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
+    let mut ctx = RunContext::new(config, opts, None)?;
+    ctx.resume_summary();
+    volume_phase(&mut ctx)?;
+    Ok(ctx.summary)
+}
+
+/// The Hessian phase: the spectrum at the context's point.
+pub fn hessian_phase(ctx: &mut RunContext<'_>) -> Result<()> {
+    let (config, opts) = (ctx.config, ctx.opts);
     let start = Instant::now();
-    let settings = hessian_settings(&config.hessian.clone().unwrap_or_default(), landscape.dim());
-    let spec = hessian_spectrum(&landscape, &center, Batch::Full, &settings, config.seed)?;
+    let settings = hessian_settings(
+        &config.hessian.clone().unwrap_or_default(),
+        ctx.landscape.dim(),
+    );
+    let spec = hessian_spectrum(
+        &ctx.landscape,
+        &ctx.center,
+        Batch::Full,
+        &settings,
+        config.seed,
+    )?;
     write_hessian(&spec, &config.name, opts)?;
-    summary.hessian = Some(hessian_summary(&spec));
-    summary.timing_s.hessian = Some(start.elapsed().as_secs_f64());
-    write_json(&opts.out.join("summary.json"), &summary)?;
+    ctx.summary.hessian = Some(hessian_summary(&spec));
+    ctx.summary.timing_s.hessian = Some(start.elapsed().as_secs_f64());
+    ctx.write_summary()?;
     opts.note(&format!(
         "hessian: d = {}, rank {} (tolerance {:.1e}), trace {:.4e}, top {:.4e}; results in {}",
         spec.dim,
@@ -150,15 +149,16 @@ pub fn run_hessian(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
         spec.eigenvalues.first().copied().unwrap_or(0.0),
         opts.out.display()
     ));
-    Ok(summary)
+    Ok(())
 }
 
-/// `slt volume`: ln V(ε) by every method the config names, the Hessian's divergence from the direct
-/// estimates, volume.csv, the plots and summary.json.
-pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
-    let (problem, center, mut summary) = setup(config, opts)?;
+/// The volume phase: ln V(ε) by every method the config names, the Hessian's divergence from the
+/// direct estimates, volume.csv, the plots and summary.json.
+pub fn volume_phase(ctx: &mut RunContext<'_>) -> Result<()> {
+    let (config, opts) = (ctx.config, ctx.opts);
+    let center = &ctx.center;
     let vc: VolumeConfig = config.volume.clone().unwrap_or_default();
-    let landscape = basin_landscape(&problem, &center, vc.loss, vc.layer)?;
+    let landscape = basin_landscape(&ctx.problem, center, vc.loss, vc.layer)?;
     let prior = match vc.prior {
         PriorConfig::Box { half_width } => Prior::Box { half_width },
         PriorConfig::Gaussian { std } => Prior::Gaussian { std },
@@ -167,7 +167,7 @@ pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
     let start = Instant::now();
     let mut warnings = Vec::new();
     // Loss units (nβ = 1): how far the loss falls below L(w*) along the gradient.
-    if let Some(drop) = slt_estimators::calibration::gradient_drop(&landscape, &center, 1.0) {
+    if let Some(drop) = slt_estimators::calibration::gradient_drop(&landscape, center, 1.0) {
         if drop > 0.1 * grid.from {
             warnings.push(format!(
                 "w* is not a minimum at the resolution of the smallest threshold: the loss falls about {drop:.2e} below L(w*) along the gradient (smallest ε = {:.2e}); ln V at ε below about {:.1e} counts that lower region, so its slope there is not the basin's (train longer, or on the full batch)",
@@ -193,7 +193,7 @@ pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
             vc.runs, vc.live_points
         ));
         direct.push(nested_sampling(
-            &landscape, &center, &prior, &grid, &settings, &mut rng,
+            &landscape, center, &prior, &grid, &settings, &mut rng,
         )?);
     }
     if wants(VolumeMethodName::Radial) {
@@ -207,7 +207,7 @@ pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
             vc.directions
         ));
         direct.push(radial_volume(
-            &landscape, &center, &prior, &grid, &settings, &mut rng,
+            &landscape, center, &prior, &grid, &settings, &mut rng,
         )?);
     }
     let mut curves = direct.clone();
@@ -216,8 +216,10 @@ pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
             .first()
             .and_then(|c| VolumeAnchor::from_curve(c, grid.to).ok())
             .unwrap_or_default();
+        // The LLC phase's ladder measured the same basin when the basin is the training loss.
+        let reuse = ctx.ladder.as_ref().filter(|_| vc.loss == BasinLoss::Train);
         curves.push(ladder_curve(
-            config, &problem, &landscape, &center, &prior, &grid, &anchor, opts,
+            ctx, reuse, &landscape, &prior, &grid, &anchor,
         )?);
     }
     let mut spectrum = None;
@@ -225,7 +227,7 @@ pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
     if wants(VolumeMethodName::Hessian) {
         let settings =
             hessian_settings(&config.hessian.clone().unwrap_or_default(), landscape.dim());
-        let spec = hessian_spectrum(&landscape, &center, Batch::Full, &settings, config.seed)?;
+        let spec = hessian_spectrum(&landscape, center, Batch::Full, &settings, config.seed)?;
         let laplace = laplace_volume(&spec, &prior, &grid, None)?;
         divergence = hessian_divergence(&laplace, &direct, DIVERGENCE_Z)?;
         write_hessian(&spec, &config.name, opts)?;
@@ -233,7 +235,12 @@ pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
         spectrum = Some(spec);
     }
     write_volume_csv(&curves, opts)?;
-    plot_volume(config, &curves, spectrum.as_ref(), &summary, opts)?;
+    let lambda = ctx.problem.theory.map(|k| k.lambda.to_f64()).or(ctx
+        .summary
+        .theory
+        .as_ref()
+        .map(|t| t.lambda));
+    plot_volume(config, &curves, spectrum.as_ref(), lambda, opts)?;
     let mut block = VolumeSummary {
         prior: prior.describe(),
         eps: grid.values()?,
@@ -262,52 +269,60 @@ pub fn run_volume(config: &ValidConfig, opts: &RunOptions) -> Result<Summary> {
             block.divergence.len()
         ));
     }
-    summary.volume = Some(block);
-    summary.hessian = spectrum.as_ref().map(hessian_summary);
-    summary.timing_s.volume = Some(start.elapsed().as_secs_f64());
-    write_json(&opts.out.join("summary.json"), &summary)?;
+    ctx.summary.volume = Some(block);
+    ctx.summary.hessian = spectrum.as_ref().map(hessian_summary);
+    ctx.summary.timing_s.volume = Some(start.elapsed().as_secs_f64());
+    ctx.write_summary()?;
     opts.note(&format!(
         "volume: {:.1} s; results in {}",
         start.elapsed().as_secs_f64(),
         opts.out.display()
     ));
-    Ok(summary)
+    Ok(())
 }
 
-/// The ladder's volume curve: λ̂ at nβ·[1, 4, 16, 64] (auto settings at the base), integrated from `anchor`.
-#[allow(clippy::too_many_arguments)]
+/// The ladder's volume curve: the slopes λ̂ at the ladder's rungs, integrated from `anchor`. The
+/// rungs are the LLC phase's (`reuse`) or a ladder run now on the basin's landscape by the same
+/// [`LlcRun`] rules ([llc] settings, its ladder or the default factors).
 fn ladder_curve<L: Landscape>(
-    config: &ValidConfig,
-    problem: &Problem,
+    ctx: &RunContext<'_>,
+    reuse: Option<&LadderReport>,
     landscape: &L,
-    center: &[f64],
     prior: &Prior,
     grid: &EpsGrid,
     anchor: &VolumeAnchor,
-    opts: &RunOptions,
 ) -> Result<VolumeCurve> {
-    let llc = config.llc.clone().unwrap_or_default();
-    let request = llc.request(config.seed).settings_request();
-    let resolved = resolve_settings(landscape, center, problem.n, llc.draws, request)?;
-    let posterior = TemperedPosterior {
-        nbeta: resolved.nbeta,
-        localization: resolved.localization,
+    let ran;
+    let ladder = match reuse {
+        Some(l) => l,
+        None => {
+            let llc = ctx.config.llc.clone().unwrap_or_default();
+            let mut request = llc.request(ctx.config.seed);
+            request.full_loss_every = 0;
+            request.check_step = false;
+            request.ladder.get_or_insert_with(|| LadderRequest {
+                factors: LadderSettings::default().factors,
+                localization: LadderLocalization::Auto,
+            });
+            ctx.opts.note(&format!(
+                "volume: LLC ladder at nβ × {:?}",
+                request
+                    .ladder
+                    .as_ref()
+                    .map(|l| &l.factors)
+                    .unwrap_or(&vec![])
+            ));
+            let run = LlcRun::new(landscape, &ctx.center, ctx.problem.n, request);
+            let progress = Progress::new(ctx.opts);
+            let report = run.finish(run.sample(&progress)?, &progress)?;
+            if let Some(e) = report.ladder_error() {
+                return Err(anyhow::Error::new(e.clone()).context("the volume's LLC ladder"));
+            }
+            ran = report.ladder.context("the volume's LLC ladder ran")?;
+            &ran
+        }
     };
-    let settings = ChainSettings {
-        full_loss_every: 0,
-        ..llc.request(config.seed).chain_settings(&resolved, center)
-    };
-    opts.note("volume: LLC ladder at nβ × [1, 4, 16, 64]");
-    let base = Sgld::new(resolved.step_size, posterior)?;
-    let run = run_ladder_detailed(
-        landscape,
-        center,
-        &base,
-        &LadderSettings::default(),
-        &settings,
-        &|_| {},
-    )?;
-    let r = run.rlct;
+    let r = &ladder.fit;
     ladder_volume(&r.nbetas, &r.llc_at, &r.llc_err, prior, grid, anchor)
         .context("integrating the ladder's slopes")
 }
@@ -339,7 +354,7 @@ fn plot_volume(
     config: &ValidConfig,
     curves: &[VolumeCurve],
     spectrum: Option<&HessianSpectrum>,
-    summary: &Summary,
+    lambda: Option<f64>,
     opts: &RunOptions,
 ) -> Result<()> {
     let series = |f: &dyn Fn(&VolumeCurve, usize) -> f64| -> Vec<Series> {
@@ -369,9 +384,8 @@ fn plot_volume(
         },
         &opts.out.join("volume.png"),
     )?;
-    let problem_lambda = config.problem().theory.map(|k| k.lambda.to_f64());
     let mut hlines = Vec::new();
-    if let Some(l) = problem_lambda.or(summary.theory.as_ref().map(|t| t.lambda)) {
+    if let Some(l) = lambda {
         hlines.push(HLine {
             label: format!("λ = {l:.4}"),
             y: l,

@@ -9,8 +9,8 @@ use slt_estimators::chains::{run_chains_observed, ChainSettings};
 use slt_estimators::landscape::full_loss;
 use slt_estimators::{LlcEstimate, MalaObserver, MalaSummary, Sgld, TemperedPosterior};
 
+use super::{measure_point, RunOptions};
 use crate::config::ValidConfig;
-use crate::pipeline::{measure_point, RunOptions};
 use crate::report::heatmap::{draw_heatmap, Heatmap};
 use crate::report::{write_csv, write_json};
 

@@ -8,10 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use slt_estimators::run::{LadderLocalization, LadderRequest, LlcRequest};
 pub use slt_estimators::SamplerKind;
 
-pub mod choices;
-pub mod data;
-pub mod rules;
-pub mod train;
+pub use crate::sections::{choices, data, rules, train};
 
 pub use crate::models::ModelConfig;
 pub use choices::{DeviceChoice, PrecisionChoice};

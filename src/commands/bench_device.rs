@@ -8,7 +8,7 @@ use serde::Serialize;
 use slt_estimators::chains::{run_chains, ChainSettings};
 use slt_estimators::{Sgld, TemperedPosterior};
 
-use crate::bench::mlp_flop_per_step;
+use super::bench::mlp_flop_per_step;
 use crate::config::{DeviceChoice, ValidConfig};
 use crate::models::stacked::{burn_device, run_stacked_sgld, StackedLandscape};
 use crate::models::Precision;

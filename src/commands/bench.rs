@@ -8,16 +8,22 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use serde::Serialize;
 
+use super::{run_all, RunOptions};
 use crate::config::{ModelConfig, ValidConfig};
-use crate::pipeline::{run_all, RunOptions};
 use crate::report::write_csv;
 
 /// The standard workloads of ../shared/peer/README.md: (name, config). The names match the peer's
 /// result files (`<name>.json` from its run.sh).
 const WORKLOADS: [(&str, &str); 3] = [
-    ("tms", include_str!("../configs/bench/tms.toml")),
-    ("mlp-small", include_str!("../configs/bench/mlp-small.toml")),
-    ("mlp-wide", include_str!("../configs/bench/mlp-wide.toml")),
+    ("tms", include_str!("../../configs/bench/tms.toml")),
+    (
+        "mlp-small",
+        include_str!("../../configs/bench/mlp-small.toml"),
+    ),
+    (
+        "mlp-wide",
+        include_str!("../../configs/bench/mlp-wide.toml"),
+    ),
 ];
 
 /// One workload at one thread count.
