@@ -14,6 +14,7 @@ pub use crate::models::ModelConfig;
 pub use choices::{DeviceChoice, PrecisionChoice};
 pub use data::{DataConfig, DEFAULT_N, DEFAULT_TRAIN_FRACTION, MAX_MODULUS};
 pub use rules::ConfigError;
+pub use slt_estimators::volume::VolumeMethod;
 pub use train::{Checkpoints, OptimizerKind, TrainConfig};
 
 use rules::{at_least, invalid, positive_f64};
@@ -154,20 +155,6 @@ pub enum PriorConfig {
     },
 }
 
-/// A V(ε) estimator.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum VolumeMethodName {
-    /// Nested sampling (every threshold from one run).
-    Nested,
-    /// Radial Monte Carlo along random directions.
-    Radial,
-    /// The LLC temperature ladder, integrated.
-    Llc,
-    /// The Hessian (Laplace) ellipsoid.
-    Hessian,
-}
-
 /// Basin volumes at loss thresholds (DESIGN §3.3).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -177,7 +164,7 @@ pub struct VolumeConfig {
     pub eps: EpsConfig,
     /// The estimators to run (default all four).
     #[serde(default = "default_methods")]
-    pub methods: Vec<VolumeMethodName>,
+    pub methods: Vec<VolumeMethod>,
     /// The prior (default the box ±1 around w*).
     #[serde(default = "default_prior")]
     pub prior: PriorConfig,
@@ -223,12 +210,12 @@ fn default_eps() -> EpsConfig {
         points: 16,
     }
 }
-fn default_methods() -> Vec<VolumeMethodName> {
+fn default_methods() -> Vec<VolumeMethod> {
     vec![
-        VolumeMethodName::Nested,
-        VolumeMethodName::Radial,
-        VolumeMethodName::Llc,
-        VolumeMethodName::Hessian,
+        VolumeMethod::Nested,
+        VolumeMethod::Radial,
+        VolumeMethod::Llc,
+        VolumeMethod::Hessian,
     ]
 }
 fn default_prior() -> PriorConfig {

@@ -450,9 +450,7 @@ fn behavioural_basin_at_a_hidden_layer() {
         "{}",
         hidden["volume"]["divergence"]
     );
-    let slope = hidden["volume"]["slope"]["nested_sampling"][3]
-        .as_f64()
-        .unwrap();
+    let slope = hidden["volume"]["slope"]["nested"][3].as_f64().unwrap();
     assert!((slope - 2.0).abs() < 0.3, "slope {slope}");
 }
 

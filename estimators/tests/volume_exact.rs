@@ -679,7 +679,7 @@ fn bad_input_is_rejected_clearly() {
 
 fn nested_dummy() -> VolumeCurve {
     VolumeCurve {
-        method: slt_estimators::volume::VolumeMethod::Laplace,
+        method: slt_estimators::volume::VolumeMethod::Hessian,
         prior: BOX1,
         eps: vec![1e-2],
         log_v: vec![-1.0],

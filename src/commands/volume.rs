@@ -20,8 +20,7 @@ use slt_estimators::{Batch, Landscape, LlcRun};
 use super::llc::Progress;
 use super::{RunContext, RunOptions};
 use crate::config::{
-    BasinLoss, HessianConfig, HessianMethod, PriorConfig, ValidConfig, VolumeConfig,
-    VolumeMethodName,
+    BasinLoss, HessianConfig, HessianMethod, PriorConfig, ValidConfig, VolumeConfig, VolumeMethod,
 };
 use crate::models::{DlnLandscape, FastLandscape, MlpLandscape, NetShape, Problem};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
@@ -179,10 +178,10 @@ pub fn volume_phase(ctx: &mut RunContext<'_>) -> Result<()> {
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let wants = |m: VolumeMethodName| vc.methods.contains(&m);
+    let wants = |m: VolumeMethod| vc.methods.contains(&m);
     let mut rng = ChainRng::seed_from_u64(chain_seed(config.seed, 0x501));
     let mut direct: Vec<VolumeCurve> = Vec::new();
-    if wants(VolumeMethodName::Nested) {
+    if wants(VolumeMethod::Nested) {
         let settings = NestedSettings {
             live_points: vc.live_points,
             runs: vc.runs,
@@ -196,7 +195,7 @@ pub fn volume_phase(ctx: &mut RunContext<'_>) -> Result<()> {
             &landscape, center, &prior, &grid, &settings, &mut rng,
         )?);
     }
-    if wants(VolumeMethodName::Radial) {
+    if wants(VolumeMethod::Radial) {
         let settings = RadialSettings {
             directions: vc.directions,
             precondition: vc.precondition,
@@ -211,7 +210,7 @@ pub fn volume_phase(ctx: &mut RunContext<'_>) -> Result<()> {
         )?);
     }
     let mut curves = direct.clone();
-    if wants(VolumeMethodName::Llc) {
+    if wants(VolumeMethod::Llc) {
         let anchor = direct
             .first()
             .and_then(|c| VolumeAnchor::from_curve(c, grid.to).ok())
@@ -224,7 +223,7 @@ pub fn volume_phase(ctx: &mut RunContext<'_>) -> Result<()> {
     }
     let mut spectrum = None;
     let mut divergence = Vec::new();
-    if wants(VolumeMethodName::Hessian) {
+    if wants(VolumeMethod::Hessian) {
         let settings =
             hessian_settings(&config.hessian.clone().unwrap_or_default(), landscape.dim());
         let spec = hessian_spectrum(&landscape, center, Batch::Full, &settings, config.seed)?;

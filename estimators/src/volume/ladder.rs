@@ -216,7 +216,7 @@ pub fn ladder_volume(
         notes.push("ln V > 0 somewhere: the extrapolation or the anchor is off there".into());
     }
     Ok(VolumeCurve {
-        method: VolumeMethod::Ladder,
+        method: VolumeMethod::Llc,
         prior: *prior,
         eps,
         log_v,

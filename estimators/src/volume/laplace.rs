@@ -72,7 +72,7 @@ pub fn laplace_volume(
         }
     }
     Ok(VolumeCurve {
-        method: VolumeMethod::Laplace,
+        method: VolumeMethod::Hessian,
         prior: *prior,
         eps,
         log_v_err: vec![0.0; log_v.len()],

@@ -184,28 +184,29 @@ impl EpsGrid {
     }
 }
 
-/// Which estimator made a curve.
+/// Which estimator made a curve; one name each everywhere (`volume.methods`, summary.json's keys,
+/// volume.csv's columns, plot legends, docs): nested, radial, llc, hessian.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum VolumeMethod {
-    /// Nested sampling.
-    NestedSampling,
+    /// Nested sampling (every threshold from one run).
+    Nested,
     /// Radial Monte Carlo along random directions.
     Radial,
     /// The LLC temperature ladder, integrated.
-    Ladder,
+    Llc,
     /// The Hessian (Laplace) ellipsoid.
-    Laplace,
+    Hessian,
 }
 
 impl VolumeMethod {
     /// Short name for tables and file names.
     pub fn name(self) -> &'static str {
         match self {
-            VolumeMethod::NestedSampling => "nested_sampling",
+            VolumeMethod::Nested => "nested",
             VolumeMethod::Radial => "radial",
-            VolumeMethod::Ladder => "ladder",
-            VolumeMethod::Laplace => "laplace",
+            VolumeMethod::Llc => "llc",
+            VolumeMethod::Hessian => "hessian",
         }
     }
 }

@@ -269,7 +269,7 @@ pub fn nested_sampling_detailed<L: Landscape, R: Rng>(
     let slope = super::grid_slope(&eps, &log_v);
     Ok(NestedResult {
         curve: VolumeCurve {
-            method: VolumeMethod::NestedSampling,
+            method: VolumeMethod::Nested,
             prior: *prior,
             eps,
             log_v,
