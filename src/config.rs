@@ -14,7 +14,7 @@ pub use crate::models::ModelConfig;
 pub use choices::{DeviceChoice, PrecisionChoice};
 pub use data::{DataConfig, DEFAULT_N, DEFAULT_TRAIN_FRACTION, MAX_MODULUS};
 pub use rules::ConfigError;
-pub use slt_estimators::volume::VolumeMethod;
+pub use slt_estimators::volume::{Prior, VolumeMethod};
 pub use train::{Checkpoints, OptimizerKind, TrainConfig};
 
 use rules::{at_least, invalid, positive_f64};
@@ -139,22 +139,6 @@ pub struct EpsConfig {
     pub points: usize,
 }
 
-/// The prior whose mass V(ε) measures.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum PriorConfig {
-    /// Uniform on w* + [−half_width, half_width]^d.
-    Box {
-        /// Half the side, in parameter units.
-        half_width: f64,
-    },
-    /// N(w*, std² I).
-    Gaussian {
-        /// Standard deviation per coordinate.
-        std: f64,
-    },
-}
-
 /// Basin volumes at loss thresholds (DESIGN §3.3).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -167,7 +151,7 @@ pub struct VolumeConfig {
     pub methods: Vec<VolumeMethod>,
     /// The prior (default the box ±1 around w*).
     #[serde(default = "default_prior")]
-    pub prior: PriorConfig,
+    pub prior: Prior,
     /// Nested sampling: live points per run.
     #[serde(default = "default_live_points")]
     pub live_points: usize,
@@ -218,8 +202,8 @@ fn default_methods() -> Vec<VolumeMethod> {
         VolumeMethod::Hessian,
     ]
 }
-fn default_prior() -> PriorConfig {
-    PriorConfig::Box { half_width: 1.0 }
+fn default_prior() -> Prior {
+    Prior::Box { half_width: 1.0 }
 }
 fn default_live_points() -> usize {
     500
@@ -720,8 +704,8 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
             ));
         }
         match v.prior {
-            PriorConfig::Box { half_width } => positive_f64("volume.prior.half_width", half_width)?,
-            PriorConfig::Gaussian { std } => positive_f64("volume.prior.std", std)?,
+            Prior::Box { half_width } => positive_f64("volume.prior.half_width", half_width)?,
+            Prior::Gaussian { std } => positive_f64("volume.prior.std", std)?,
         }
         if v.methods.is_empty() {
             return Err(invalid(

@@ -20,7 +20,7 @@ use slt_estimators::{Batch, Landscape, LlcRun};
 use super::llc::Progress;
 use super::{RunContext, RunOptions};
 use crate::config::{
-    BasinLoss, HessianConfig, HessianMethod, PriorConfig, ValidConfig, VolumeConfig, VolumeMethod,
+    BasinLoss, HessianConfig, HessianMethod, ValidConfig, VolumeConfig, VolumeMethod,
 };
 use crate::models::{DlnLandscape, FastLandscape, MlpLandscape, NetShape, Problem};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
@@ -158,10 +158,7 @@ pub fn volume_phase(ctx: &mut RunContext<'_>) -> Result<()> {
     let center = &ctx.center;
     let vc: VolumeConfig = config.volume.clone().unwrap_or_default();
     let landscape = basin_landscape(&ctx.problem, center, vc.loss, vc.layer)?;
-    let prior = match vc.prior {
-        PriorConfig::Box { half_width } => Prior::Box { half_width },
-        PriorConfig::Gaussian { std } => Prior::Gaussian { std },
-    };
+    let prior = vc.prior;
     let grid = EpsGrid::new(vc.eps.from, vc.eps.to, vc.eps.points)?;
     let start = Instant::now();
     let mut warnings = Vec::new();

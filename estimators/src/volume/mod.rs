@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 
 /// The prior around w* whose mass V measures.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Prior {
     /// Uniform on the box w* + [−half_width, half_width]^d (parameter units).
     Box {
