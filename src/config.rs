@@ -651,203 +651,227 @@ fn validate(c: &RunConfig) -> Result<(), ConfigError> {
         ));
     }
     if let Some(t) = &c.train {
-        at_least("train.steps", t.steps, 1)?;
-        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
-            return Err(invalid(
-                "train.weight_decay",
-                t.weight_decay,
-                "must be non-negative and finite",
-            ));
-        }
-        if t.optimizer == OptimizerKind::Adamw && t.lr * t.weight_decay >= 1.0 {
-            return Err(invalid(
-                "train.weight_decay",
-                t.weight_decay,
-                format!(
-                    "times train.lr ({}) must be below 1: adamw multiplies the weights by 1 − lr·wd each step",
-                    t.lr
-                ),
-            ));
-        }
-        positive_f64("train.lr", t.lr)?;
-        at_least("train.batch", t.batch, 1)?;
-        positive_f64("train.init_scale", t.init_scale)?;
-        match &t.checkpoints {
-            Checkpoints::Count(k) => at_least("train.checkpoints", *k, 1)?,
-            Checkpoints::Steps(s) => {
-                if let Some(bad) = s.iter().find(|&&x| x == 0 || x > t.steps) {
-                    return Err(invalid(
-                        "train.checkpoints",
-                        bad,
-                        format!("every checkpoint step must be in 1..={}", t.steps),
-                    ));
-                }
-                if s.is_empty() {
-                    return Err(invalid(
-                        "train.checkpoints",
-                        "[]",
-                        "needs at least one step",
-                    ));
-                }
-            }
-        }
+        validate_train(t)?;
     }
     if let Some(v) = &c.volume {
-        positive_f64("volume.eps.from", v.eps.from)?;
-        positive_f64("volume.eps.to", v.eps.to)?;
-        at_least("volume.eps.points", v.eps.points, 1)?;
-        if v.eps.to < v.eps.from || (v.eps.to == v.eps.from && v.eps.points > 1) {
-            return Err(invalid(
-                "volume.eps",
-                format!("from = {}, to = {}", v.eps.from, v.eps.to),
-                "an empty range: `to` must be above `from`",
-            ));
-        }
-        match v.prior {
-            Prior::Box { half_width } => positive_f64("volume.prior.half_width", half_width)?,
-            Prior::Gaussian { std } => positive_f64("volume.prior.std", std)?,
-        }
-        if v.methods.is_empty() {
-            return Err(invalid(
-                "volume.methods",
-                "[]",
-                "name at least one of nested, radial, llc, hessian",
-            ));
-        }
-        at_least("volume.live_points", v.live_points, 2)?;
-        at_least("volume.runs", v.runs, 1)?;
-        at_least("volume.directions", v.directions, 2)?;
-        if v.loss == BasinLoss::Behavioural {
-            let layers = match c.model.widths() {
-                Some(widths) if c.model.family().capabilities().behavioural => widths.len() - 1,
-                _ => {
-                    return Err(invalid(
-                        "volume.loss",
-                        "\"behavioural\"",
-                        format!(
-                            "applies to model.kind = {}, not \"{}\"",
-                            kinds_where(|k| k.behavioural),
-                            c.model.kind()
-                        ),
-                    ))
-                }
-            };
-            if let Some(k) = v.layer {
-                if k == 0 || k > layers {
-                    return Err(invalid(
-                        "volume.layer",
-                        k,
-                        format!("must be in 1..={layers}"),
-                    ));
-                }
-            }
-        } else if let Some(k) = v.layer {
-            return Err(invalid(
-                "volume.layer",
-                k,
-                "applies with volume.loss = \"behavioural\" only",
-            ));
-        }
+        validate_volume(c, v)?;
     }
     if let Some(h) = &c.hessian {
-        at_least("hessian.top_k", h.top_k, 1)?;
-        if !(h.rank_rtol > 0.0 && h.rank_rtol < 1.0) {
+        validate_hessian(h)?;
+    }
+    if let Some(l) = &c.llc {
+        validate_llc(c, l)?;
+    }
+    Ok(())
+}
+
+/// The [train] section's rules.
+fn validate_train(t: &TrainConfig) -> Result<(), ConfigError> {
+    at_least("train.steps", t.steps, 1)?;
+    if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+        return Err(invalid(
+            "train.weight_decay",
+            t.weight_decay,
+            "must be non-negative and finite",
+        ));
+    }
+    if t.optimizer == OptimizerKind::Adamw && t.lr * t.weight_decay >= 1.0 {
+        return Err(invalid(
+            "train.weight_decay",
+            t.weight_decay,
+            format!(
+                "times train.lr ({}) must be below 1: adamw multiplies the weights by 1 − lr·wd each step",
+                t.lr
+            ),
+        ));
+    }
+    positive_f64("train.lr", t.lr)?;
+    at_least("train.batch", t.batch, 1)?;
+    positive_f64("train.init_scale", t.init_scale)?;
+    match &t.checkpoints {
+        Checkpoints::Count(k) => at_least("train.checkpoints", *k, 1)?,
+        Checkpoints::Steps(s) => {
+            if let Some(bad) = s.iter().find(|&&x| x == 0 || x > t.steps) {
+                return Err(invalid(
+                    "train.checkpoints",
+                    bad,
+                    format!("every checkpoint step must be in 1..={}", t.steps),
+                ));
+            }
+            if s.is_empty() {
+                return Err(invalid(
+                    "train.checkpoints",
+                    "[]",
+                    "needs at least one step",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The [volume] section's rules.
+fn validate_volume(c: &RunConfig, v: &VolumeConfig) -> Result<(), ConfigError> {
+    positive_f64("volume.eps.from", v.eps.from)?;
+    positive_f64("volume.eps.to", v.eps.to)?;
+    at_least("volume.eps.points", v.eps.points, 1)?;
+    if v.eps.to < v.eps.from || (v.eps.to == v.eps.from && v.eps.points > 1) {
+        return Err(invalid(
+            "volume.eps",
+            format!("from = {}, to = {}", v.eps.from, v.eps.to),
+            "an empty range: `to` must be above `from`",
+        ));
+    }
+    match v.prior {
+        Prior::Box { half_width } => positive_f64("volume.prior.half_width", half_width)?,
+        Prior::Gaussian { std } => positive_f64("volume.prior.std", std)?,
+    }
+    if v.methods.is_empty() {
+        return Err(invalid(
+            "volume.methods",
+            "[]",
+            "name at least one of nested, radial, llc, hessian",
+        ));
+    }
+    at_least("volume.live_points", v.live_points, 2)?;
+    at_least("volume.runs", v.runs, 1)?;
+    at_least("volume.directions", v.directions, 2)?;
+    if v.loss == BasinLoss::Behavioural {
+        let layers = match c.model.widths() {
+            Some(widths) if c.model.family().capabilities().behavioural => widths.len() - 1,
+            _ => {
+                return Err(invalid(
+                    "volume.loss",
+                    "\"behavioural\"",
+                    format!(
+                        "applies to model.kind = {}, not \"{}\"",
+                        kinds_where(|k| k.behavioural),
+                        c.model.kind()
+                    ),
+                ))
+            }
+        };
+        if let Some(k) = v.layer {
+            if k == 0 || k > layers {
+                return Err(invalid(
+                    "volume.layer",
+                    k,
+                    format!("must be in 1..={layers}"),
+                ));
+            }
+        }
+    } else if let Some(k) = v.layer {
+        return Err(invalid(
+            "volume.layer",
+            k,
+            "applies with volume.loss = \"behavioural\" only",
+        ));
+    }
+    Ok(())
+}
+
+/// The [hessian] section's rules.
+fn validate_hessian(h: &HessianConfig) -> Result<(), ConfigError> {
+    at_least("hessian.top_k", h.top_k, 1)?;
+    if !(h.rank_rtol > 0.0 && h.rank_rtol < 1.0) {
+        return Err(invalid(
+            "hessian.rank_rtol",
+            h.rank_rtol,
+            "must be in (0, 1)",
+        ));
+    }
+    Ok(())
+}
+
+/// The [llc] section's rules.
+fn validate_llc(c: &RunConfig, l: &LlcConfig) -> Result<(), ConfigError> {
+    if let Some(v) = l.step_size.value() {
+        positive_f64("llc.step_size", v)?;
+    }
+    if let Some(v) = l.nbeta.value() {
+        positive_f64("llc.nbeta", v)?;
+    }
+    let ladder_gamma = match l.ladder_localization {
+        LadderLocalization::Value(v) => Some(v),
+        _ => None,
+    };
+    for (key, value) in [
+        ("llc.localization", l.localization.value()),
+        ("llc.ladder_localization", ladder_gamma),
+    ] {
+        if let Some(v) = value {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(key, v, "must be non-negative and finite"));
+            }
+        }
+    }
+    at_least("llc.chains", l.chains, 1)?;
+    at_least("llc.draws", l.draws, 1)?;
+    at_least("llc.batch", l.batch, 1)?;
+    if let Some(t) = l.thin.value() {
+        at_least("llc.thin", t, 1)?;
+    }
+    if l.precision == PrecisionChoice::F32 && !c.model.family().capabilities().f32_chains {
+        return Err(invalid(
+            "llc.precision",
+            "\"f32\"",
+            format!(
+                "applies to model.kind = {} only, not \"{}\"",
+                kinds_where(|k| k.f32_chains),
+                c.model.kind()
+            ),
+        ));
+    }
+    check_device(c, l)?;
+    if let Some(step) = l.checkpoint {
+        let Some(t) = &c.train else {
+            return Err(invalid("llc.checkpoint", step, "needs a [train] section"));
+        };
+        let saved = train::checkpoint_steps(&t.checkpoints, t.steps);
+        if !saved.contains(&step) {
             return Err(invalid(
-                "hessian.rank_rtol",
-                h.rank_rtol,
-                "must be in (0, 1)",
+                "llc.checkpoint",
+                step,
+                format!("is not a saved checkpoint step; train.checkpoints saves {saved:?}"),
             ));
         }
     }
-    if let Some(l) = &c.llc {
-        if let Some(v) = l.step_size.value() {
-            positive_f64("llc.step_size", v)?;
-        }
-        if let Some(v) = l.nbeta.value() {
-            positive_f64("llc.nbeta", v)?;
-        }
-        let ladder_gamma = match l.ladder_localization {
-            LadderLocalization::Value(v) => Some(v),
-            _ => None,
-        };
-        for (key, value) in [
-            ("llc.localization", l.localization.value()),
-            ("llc.ladder_localization", ladder_gamma),
-        ] {
-            if let Some(v) = value {
-                if !(v.is_finite() && v >= 0.0) {
-                    return Err(invalid(key, v, "must be non-negative and finite"));
-                }
-            }
-        }
-        at_least("llc.chains", l.chains, 1)?;
-        at_least("llc.draws", l.draws, 1)?;
-        at_least("llc.batch", l.batch, 1)?;
-        if let Some(t) = l.thin.value() {
-            at_least("llc.thin", t, 1)?;
-        }
-        if l.precision == PrecisionChoice::F32 && !c.model.family().capabilities().f32_chains {
+    if l.from.is_some() && c.train.is_none() {
+        return Err(invalid(
+            "llc.from",
+            format!("{:?}", l.from),
+            "needs a [train] section",
+        ));
+    }
+    if let Some(nbeta) = l.nbeta.value() {
+        if let Some(f) = l.ladder.factors().iter().find(|f| nbeta * **f <= 1.0) {
             return Err(invalid(
-                "llc.precision",
-                "\"f32\"",
+                "llc.nbeta",
+                nbeta,
                 format!(
-                    "applies to model.kind = {} only, not \"{}\"",
-                    kinds_where(|k| k.f32_chains),
-                    c.model.kind()
+                    "the ladder's rung nβ·{f} = {} must be above 1 (its fit uses ln nβ)",
+                    nbeta * f
                 ),
             ));
         }
-        check_device(c, l)?;
-        if let Some(step) = l.checkpoint {
-            let Some(t) = &c.train else {
-                return Err(invalid("llc.checkpoint", step, "needs a [train] section"));
-            };
-            let saved = train::checkpoint_steps(&t.checkpoints, t.steps);
-            if !saved.contains(&step) {
-                return Err(invalid(
-                    "llc.checkpoint",
-                    step,
-                    format!("is not a saved checkpoint step; train.checkpoints saves {saved:?}"),
-                ));
-            }
-        }
-        if l.from.is_some() && c.train.is_none() {
+    }
+    if let Ladder::Factors(f) = &l.ladder {
+        if let Some(bad) = f.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
             return Err(invalid(
-                "llc.from",
-                format!("{:?}", l.from),
-                "needs a [train] section",
+                "llc.ladder",
+                bad,
+                "every factor must be positive and finite",
             ));
         }
-        if let Some(nbeta) = l.nbeta.value() {
-            if let Some(f) = l.ladder.factors().iter().find(|f| nbeta * **f <= 1.0) {
-                return Err(invalid(
-                    "llc.nbeta",
-                    nbeta,
-                    format!(
-                        "the ladder's rung nβ·{f} = {} must be above 1 (its fit uses ln nβ)",
-                        nbeta * f
-                    ),
-                ));
-            }
-        }
-        if let Ladder::Factors(f) = &l.ladder {
-            if let Some(bad) = f.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
-                return Err(invalid(
-                    "llc.ladder",
-                    bad,
-                    "every factor must be positive and finite",
-                ));
-            }
-            let mut distinct = f.clone();
-            distinct.sort_by(f64::total_cmp);
-            distinct.dedup();
-            if distinct.len() < 2 {
-                return Err(invalid(
-                    "llc.ladder",
-                    format!("{f:?}"),
-                    "needs at least two distinct factors",
-                ));
-            }
+        let mut distinct = f.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        if distinct.len() < 2 {
+            return Err(invalid(
+                "llc.ladder",
+                format!("{f:?}"),
+                "needs at least two distinct factors",
+            ));
         }
     }
     Ok(())
