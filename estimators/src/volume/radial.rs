@@ -268,6 +268,31 @@ pub fn radial_volume<L: Landscape, R: Rng>(
             .collect()
     });
     let all: Vec<f64> = chunks.into_iter().flatten().collect();
+    let (log_v, log_v_err, low_ess) = weighted_means(&all, &eps)?;
+    let n = all.len() / eps.len();
+    if !low_ess.is_empty() {
+        notes.push(format!(
+            "heavy-tailed weights: effective sample size below 10% of {n} directions at ε {}; the error bar is unreliable there",
+            low_ess.join(", ")
+        ));
+    }
+    let slope = super::grid_slope(&eps, &log_v);
+    Ok(VolumeCurve {
+        method: VolumeMethod::Radial,
+        prior: *prior,
+        eps,
+        log_v,
+        log_v_err,
+        slope,
+        notes,
+    })
+}
+
+/// ln V at each threshold from the directions' log-weighted masses (`all[j * m + k]`: direction j,
+/// threshold k), with its relative standard error, and the thresholds whose weights have an
+/// effective sample size below 10% of the directions.
+fn weighted_means(all: &[f64], eps: &[f64]) -> Result<(Vec<f64>, Vec<f64>, Vec<String>)> {
+    let m = eps.len();
     let n = all.len() / m;
     let mut log_v = Vec::with_capacity(m);
     let mut log_v_err = Vec::with_capacity(m);
@@ -292,20 +317,5 @@ pub fn radial_volume<L: Landscape, R: Rng>(
             low_ess.push(format!("{:.2e}: {ess:.0}", eps[k]));
         }
     }
-    if !low_ess.is_empty() {
-        notes.push(format!(
-            "heavy-tailed weights: effective sample size below 10% of {n} directions at ε {}; the error bar is unreliable there",
-            low_ess.join(", ")
-        ));
-    }
-    let slope = super::grid_slope(&eps, &log_v);
-    Ok(VolumeCurve {
-        method: VolumeMethod::Radial,
-        prior: *prior,
-        eps,
-        log_v,
-        log_v_err,
-        slope,
-        notes,
-    })
+    Ok((log_v, log_v_err, low_ess))
 }
