@@ -653,3 +653,435 @@ impl<L: Landscape, S: Sampler> ChainBatch for OneChain<'_, L, S> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llc::LlcEstimate;
+    use crate::potentials::Potential;
+    use crate::sampler::{Sgld, TemperedPosterior};
+
+    /// C chains of a landscape and a sampler in one host buffer, each with its own noise stream:
+    /// a batch the executor drives as it drives a device, whose numbers can be compared with
+    /// [`run_chains`]'s.
+    struct HostBatch<'a, L: Landscape, S: Sampler> {
+        landscape: &'a L,
+        sampler: &'a S,
+        center: &'a [f64],
+        /// Chain c's point is `w[c·d..(c+1)·d]`; its gradient sits at the same place in `grad`.
+        w: Vec<f64>,
+        grad: Vec<f64>,
+        loss: Vec<f64>,
+        states: Vec<S::State>,
+        rngs: Vec<ChainRng>,
+        live: Vec<bool>,
+        ws: L::Workspace,
+        cheap: bool,
+    }
+
+    impl<'a, L: Landscape, S: Sampler> HostBatch<'a, L, S> {
+        fn new(
+            landscape: &'a L,
+            sampler: &'a S,
+            center: &'a [f64],
+            chains: usize,
+            cheap: bool,
+        ) -> Self {
+            let d = landscape.dim();
+            Self {
+                landscape,
+                sampler,
+                center,
+                w: center.repeat(chains),
+                grad: vec![0.0; chains * d],
+                loss: vec![f64::NAN; chains],
+                states: (0..chains).map(|_| sampler.init_state(d)).collect(),
+                rngs: Vec::new(),
+                live: vec![true; chains],
+                ws: landscape.workspace(),
+                cheap,
+            }
+        }
+
+        fn d(&self) -> usize {
+            self.center.len()
+        }
+    }
+
+    impl<L: Landscape, S: Sampler> ChainBatch for HostBatch<'_, L, S> {
+        fn chains(&self) -> usize {
+            self.live.len()
+        }
+
+        fn dim(&self) -> usize {
+            self.d()
+        }
+
+        fn data_size(&self) -> Option<usize> {
+            self.landscape.data_size()
+        }
+
+        fn cheap_readback(&self) -> bool {
+            self.cheap
+        }
+
+        fn seed(&mut self, seed: u64) -> Vec<u64> {
+            let seeds: Vec<u64> = (0..self.chains()).map(|c| chain_seed(seed, c)).collect();
+            self.rngs = seeds.iter().map(|&s| ChainRng::seed_from_u64(s)).collect();
+            seeds
+        }
+
+        fn evaluate(&mut self, batch: Batch<'_>) -> Result<()> {
+            let d = self.d();
+            for (c, live) in self.live.iter().enumerate() {
+                if *live {
+                    self.loss[c] = self.landscape.loss_and_grad(
+                        &self.w[c * d..(c + 1) * d],
+                        batch,
+                        &mut self.grad[c * d..(c + 1) * d],
+                        &mut self.ws,
+                    );
+                }
+            }
+            Ok(())
+        }
+
+        fn losses(&mut self, out: &mut [f64]) -> Result<()> {
+            out.copy_from_slice(&self.loss);
+            Ok(())
+        }
+
+        fn step(&mut self, _rng: &mut ChainRng) -> Result<()> {
+            let d = self.d();
+            for (c, live) in self.live.iter().enumerate() {
+                if *live {
+                    self.sampler.step(
+                        &mut self.states[c],
+                        &mut self.w[c * d..(c + 1) * d],
+                        &self.grad[c * d..(c + 1) * d],
+                        self.center,
+                        &mut self.rngs[c],
+                    );
+                }
+            }
+            Ok(())
+        }
+
+        fn squared_distances(&mut self, out: &mut [f64]) -> Result<()> {
+            for (o, w) in out.iter_mut().zip(self.w.chunks_exact(self.d())) {
+                *o = w
+                    .iter()
+                    .zip(self.center)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum();
+            }
+            Ok(())
+        }
+
+        fn full_losses(&mut self, out: &mut [f64]) -> Result<()> {
+            let d = self.d();
+            for (c, o) in out.iter_mut().enumerate() {
+                *o = self
+                    .landscape
+                    .loss(&self.w[c * d..(c + 1) * d], Batch::Full, &mut self.ws);
+            }
+            Ok(())
+        }
+
+        fn point(&mut self, chain: usize) -> Result<Cow<'_, [f64]>> {
+            let d = self.d();
+            Ok(Cow::Borrowed(&self.w[chain * d..(chain + 1) * d]))
+        }
+
+        fn stop(&mut self, chain: usize) {
+            self.live[chain] = false;
+        }
+    }
+
+    fn settings(chains: usize, seed: u64) -> ChainSettings {
+        ChainSettings {
+            chains,
+            draws: 300,
+            burnin: 205,
+            thin: 7,
+            batch_size: 1,
+            seed,
+            divergence_radius: 1e3,
+            full_loss_every: 4,
+            threads: 0,
+        }
+    }
+
+    /// The executor's run of a host batch, and [`run_chains_observed`]'s, with every chain's last
+    /// draw.
+    fn both<L: Landscape, S: Sampler>(
+        landscape: &L,
+        sampler: &S,
+        center: &[f64],
+        settings: &ChainSettings,
+        cheap: bool,
+    ) -> (
+        (Vec<ChainTrace>, Vec<LastDraw>),
+        (Vec<ChainTrace>, Vec<LastDraw>),
+    ) {
+        let mut batch = HostBatch::new(landscape, sampler, center, settings.chains, cheap);
+        let batched =
+            run_chains_batched(&mut batch, settings, &|_| {}, |_| LastDraw::default()).unwrap();
+        let cpu = run_chains_observed(landscape, sampler, center, settings, &|_| {}, |_| {
+            LastDraw::default()
+        })
+        .unwrap();
+        (batched, cpu)
+    }
+
+    fn last_points(observers: &[LastDraw]) -> Vec<Vec<f64>> {
+        observers.iter().map(|o| o.w.clone()).collect()
+    }
+
+    /// x² + y⁴ has no data: every step is the full batch, so the batch's chains, each on its own
+    /// stream, are run_chains's chains number for number, whether every step or only the watched
+    /// ones are read. The twin: another seed moves every trace.
+    #[test]
+    fn batched_chains_are_run_chains_number_for_number_without_minibatches() {
+        let p = Potential::new(&[vec![2, 0], vec![0, 4]]).unwrap();
+        let posterior = TemperedPosterior {
+            nbeta: 50.0,
+            localization: 1.0,
+        };
+        let sampler = Sgld::new(1e-3, posterior).unwrap();
+        let center = [0.1, -0.2];
+        let s = settings(4, 3);
+        for cheap in [true, false] {
+            let ((bt, bo), (ct, co)) = both(&p, &sampler, &center, &s, cheap);
+            assert!(bt.iter().all(|t| t.divergence.is_none()));
+            assert_eq!(bt, ct, "cheap reads: {cheap}");
+            assert_eq!(last_points(&bo), last_points(&co));
+            assert_eq!(bt[0].full_losses.len(), s.draws.div_ceil(4));
+        }
+        let (_, (other, _)) = both(&p, &sampler, &center, &settings(4, 4), true);
+        let ((bt, _), _) = both(&p, &sampler, &center, &s, true);
+        assert!(bt.iter().zip(&other).all(|(a, b)| a.losses != b.losses));
+    }
+
+    /// x⁴ + y⁴ at ε = 0.021, nβ = 100: some chains' quartic overshoot blows up (in the burn-in and
+    /// among the draws), the others stay.
+    fn blowing_up() -> (Potential, Sgld, ChainSettings) {
+        let p = Potential::new(&[vec![4, 0], vec![0, 4]]).unwrap();
+        let posterior = TemperedPosterior {
+            nbeta: 100.0,
+            localization: 1.0,
+        };
+        let sampler = Sgld::new(0.021, posterior).unwrap();
+        let s = ChainSettings {
+            chains: 8,
+            ..settings(8, 3)
+        };
+        (p, sampler, s)
+    }
+
+    /// Watched at every step (cheap reads), a batch records every divergence at run_chains's step,
+    /// for run_chains's reason, keeps the same draws, and the estimate excludes the same chains.
+    /// Watched at the draws and every thin-th burn-in step only, the same chains diverge, each found
+    /// fewer than `thin` steps later, before any further draw: the traces' draws are the same.
+    #[test]
+    fn a_diverging_chain_is_recorded_and_excluded_as_on_the_cpu() {
+        let (p, sampler, s) = blowing_up();
+        let center = [0.0, 0.0];
+        let ((bt, bo), (ct, co)) = both(&p, &sampler, &center, &s, true);
+        let diverged: Vec<usize> = ct
+            .iter()
+            .filter(|t| t.divergence.is_some())
+            .map(|t| t.chain)
+            .collect();
+        let in_burnin = ct
+            .iter()
+            .filter_map(|t| t.divergence.as_ref())
+            .filter(|d| d.step < s.burnin)
+            .count();
+        assert!(
+            diverged.len() > 1
+                && diverged.len() < s.chains
+                && in_burnin > 0
+                && in_burnin < diverged.len(),
+            "{diverged:?} diverged, {in_burnin} in the burn-in: not the mix this test needs"
+        );
+        assert_eq!(bt, ct);
+        assert_eq!(last_points(&bo), last_points(&co));
+        let cpu = LlcEstimate::from_traces(&ct, 0.0, 100.0).unwrap();
+        let batched = LlcEstimate::from_traces(&bt, 0.0, 100.0).unwrap();
+        assert_eq!(cpu.diverged_chains, diverged.len());
+        assert_eq!(batched, cpu);
+
+        let ((sparse, _), _) = both(&p, &sampler, &center, &s, false);
+        for (a, b) in sparse.iter().zip(&ct) {
+            assert_eq!(a.losses, b.losses, "chain {}", a.chain);
+            match (&a.divergence, &b.divergence) {
+                (None, None) => {}
+                (Some(a), Some(b)) => assert!(
+                    a.step >= b.step && a.step < b.step + s.thin,
+                    "found at {} for {}",
+                    a.step,
+                    b.step
+                ),
+                (a, b) => panic!("watched sparsely {a:?}, on the cpu {b:?}"),
+            }
+        }
+        assert_eq!(LlcEstimate::from_traces(&sparse, 0.0, 100.0).unwrap(), cpu);
+    }
+
+    /// With no radius, the chains that blow up are caught by their loss becoming infinite, at
+    /// run_chains's step.
+    #[test]
+    fn a_loss_that_overflows_is_a_divergence_as_on_the_cpu() {
+        let (p, sampler, s) = blowing_up();
+        let s = ChainSettings {
+            divergence_radius: f64::INFINITY,
+            ..s
+        };
+        let ((bt, _), (ct, _)) = both(&p, &sampler, &[0.0, 0.0], &s, true);
+        assert_eq!(bt, ct);
+        let reasons: Vec<&str> = bt
+            .iter()
+            .filter_map(|t| t.divergence.as_ref())
+            .map(|d| d.reason.as_str())
+            .collect();
+        assert!(
+            !reasons.is_empty() && reasons.iter().all(|r| r.starts_with("loss became")),
+            "{reasons:?}"
+        );
+    }
+
+    /// Noiseless linear regression, loss ½ mean (x·w − y)² over n points: a landscape with data,
+    /// minimal (zero) at `truth`.
+    struct Regression {
+        /// Row-major n × d.
+        x: Vec<f64>,
+        y: Vec<f64>,
+        d: usize,
+    }
+
+    impl Regression {
+        fn new(n: usize, truth: &[f64], seed: u64) -> Self {
+            use rand_distr::{Distribution, StandardNormal};
+            let mut rng = ChainRng::seed_from_u64(seed);
+            let d = truth.len();
+            let x: Vec<f64> = (0..n * d)
+                .map(|_| StandardNormal.sample(&mut rng))
+                .collect();
+            let y = x
+                .chunks_exact(d)
+                .map(|row| row.iter().zip(truth).map(|(a, b)| a * b).sum())
+                .collect();
+            Self { x, y, d }
+        }
+
+        fn point_loss(&self, i: usize, w: &[f64], grad: Option<&mut [f64]>, scale: f64) -> f64 {
+            let row = &self.x[i * self.d..(i + 1) * self.d];
+            let r = row.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() - self.y[i];
+            if let Some(g) = grad {
+                for (g, a) in g.iter_mut().zip(row) {
+                    *g += scale * r * a;
+                }
+            }
+            0.5 * r * r
+        }
+    }
+
+    impl Landscape for Regression {
+        type Workspace = ();
+
+        fn dim(&self) -> usize {
+            self.d
+        }
+
+        fn data_size(&self) -> Option<usize> {
+            Some(self.y.len())
+        }
+
+        fn workspace(&self) {}
+
+        fn loss_and_grad(&self, w: &[f64], batch: Batch<'_>, grad: &mut [f64], _: &mut ()) -> f64 {
+            grad.fill(0.0);
+            let all: Vec<usize>;
+            let ix = match batch {
+                Batch::Full => {
+                    all = (0..self.y.len()).collect();
+                    &all[..]
+                }
+                Batch::Indices(ix) => ix,
+            };
+            let scale = 1.0 / ix.len() as f64;
+            ix.iter()
+                .map(|&i| self.point_loss(i, w, Some(grad), scale))
+                .sum::<f64>()
+                * scale
+        }
+
+        fn loss(&self, w: &[f64], batch: Batch<'_>, ws: &mut ()) -> f64 {
+            let mut grad = vec![0.0; self.d];
+            self.loss_and_grad(w, batch, &mut grad, ws)
+        }
+    }
+
+    /// With minibatches, a batch's chains share each step's minibatch while run_chains's chains
+    /// draw their own, so only the statistics can agree: λ̂ of a 3-parameter regression (d/2 = 1.5
+    /// at γ = 0; here γ shrinks it a little) from both, within 4 combined standard errors (a
+    /// false alarm about 6·10⁻⁵ of the time). The twin: the CPU chains at 8 × γ, whose λ̂ is
+    /// about 0.6 of it, are told apart.
+    #[test]
+    fn shared_minibatches_give_the_statistics_of_per_chain_ones() {
+        let truth = [0.5, -1.0, 0.25];
+        let r = Regression::new(200, &truth, 5);
+        let nbeta = 200.0 / (200f64).ln();
+        let posterior = TemperedPosterior {
+            nbeta,
+            localization: 5.0,
+        };
+        let s = ChainSettings {
+            chains: 4,
+            draws: 2000,
+            burnin: 500,
+            thin: 5,
+            batch_size: 20,
+            full_loss_every: 0,
+            ..settings(4, 9)
+        };
+        let estimate =
+            |traces: &[ChainTrace]| LlcEstimate::from_traces(traces, 0.0, nbeta).unwrap();
+        let sampler = Sgld::new(2e-3, posterior).unwrap();
+        let mut batch = HostBatch::new(&r, &sampler, &truth, s.chains, false);
+        let batched = estimate(
+            &run_chains_batched(&mut batch, &s, &|_| {}, |_| NoObserver)
+                .unwrap()
+                .0,
+        );
+        let cpu = estimate(&run_chains(&r, &sampler, &truth, &s, &|_| {}).unwrap());
+        let z = |a: &LlcEstimate, b: &LlcEstimate| {
+            (a.mean - b.mean) / (a.stderr.powi(2) + b.stderr.powi(2)).sqrt()
+        };
+        eprintln!(
+            "λ̂ batched {:.3} ± {:.3}, cpu {:.3} ± {:.3}: z = {:.2}",
+            batched.mean,
+            batched.stderr,
+            cpu.mean,
+            cpu.stderr,
+            z(&batched, &cpu)
+        );
+        assert!(z(&batched, &cpu).abs() < 4.0);
+        let pinned = Sgld::new(
+            2e-3,
+            TemperedPosterior {
+                localization: 40.0,
+                ..posterior
+            },
+        )
+        .unwrap();
+        let twin = estimate(&run_chains(&r, &pinned, &truth, &s, &|_| {}).unwrap());
+        eprintln!(
+            "twin (γ × 8) {:.3} ± {:.3}: z = {:.2}",
+            twin.mean,
+            twin.stderr,
+            z(&batched, &twin)
+        );
+        assert!(z(&batched, &twin).abs() > 4.0);
+    }
+}
