@@ -131,8 +131,6 @@ pub fn run_device_bench(
                     problem.train.as_ref().context("an MLP has data")?,
                     &burn,
                 )?;
-                let mut rng =
-                    <slt_estimators::sampler::ChainRng as rand::SeedableRng>::seed_from_u64(1);
                 if spec.warmup > 0 {
                     run_stacked_sgld(
                         &landscape,
@@ -140,7 +138,6 @@ pub fn run_device_bench(
                         posterior,
                         &center,
                         &settings(spec, spec.warmup),
-                        &mut rng,
                         &|_| {},
                     )?;
                 }
@@ -151,7 +148,6 @@ pub fn run_device_bench(
                     posterior,
                     &center,
                     &settings(spec, spec.steps),
-                    &mut rng,
                     &|_| {},
                 )?;
                 t.elapsed().as_secs_f64()

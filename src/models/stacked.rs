@@ -6,11 +6,14 @@
 //! built per step). Everything is in f32 (burn's default float).
 
 use burn::tensor::activation::relu;
+use std::borrow::Cow;
+
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use rand::seq::SliceRandom;
-use rand::Rng;
-use slt_estimators::chains::{ChainSettings, ChainTrace, Divergence};
-use slt_estimators::{Error, TemperedPosterior};
+use slt_estimators::chains::{
+    run_chains_batched, ChainBatch, ChainSettings, ChainTrace, NoObserver,
+};
+use slt_estimators::sampler::ChainRng;
+use slt_estimators::{Batch, Error, Sampler, Sgld, TemperedPosterior};
 
 use super::{Dataset, NetShape};
 
@@ -345,150 +348,200 @@ fn read_f32<const D: usize>(t: &Tensor<D>) -> Result<Vec<f32>> {
     })
 }
 
-/// SGLD for C stacked chains on the landscape's device, all started at `center` (w*):
-/// w ← w − (ε/2)(nβ ∇L_B(w) + γ (w − w*)) + N(0, ε I), every chain on the same minibatch each step.
+/// C SGLD chains on a stacked landscape's device, all started at `center` (w*): the device backend
+/// of the chain executor ([`run_chains_batched`] owns the loop; this evaluates, steps and reads back).
 ///
-/// Minibatches are shuffled epochs over 0..n (without replacement within an epoch, as the CPU
-/// chains draw them), their indices drawn on the host from `batch_rng`; a batch of at least n is
-/// the full batch. The Gaussian noise is drawn on the device from its generator, seeded once with
-/// `settings.seed` (so a run is reproducible on one backend, not across backends, and not bit-equal
-/// to the CPU chains). Each chain's minibatch loss at w (before the step) and ‖w − w*‖ are read back
-/// every `settings.thin` steps only (the kept draws, and the same spacing through the burn-in); a
-/// non-finite loss or a distance past `settings.divergence_radius` ends that chain's trace there
-/// (its `divergence` names the step where it was seen; between read-backs it is not watched), the
-/// other chains go on, and the run stops early when every chain has diverged.
-/// `settings.threads` does not apply. `progress` gets the chain-steps done, after every draw.
-/// The traces' `seed` is the device seed (shared by all chains).
-pub fn run_stacked_sgld<R: Rng>(
+/// The step is w ← w − (ε/2)(nβ ∇L_B(w) + γ (w − w*)) + N(0, ε I) for every chain at once, in f32,
+/// with the noise drawn on the device from its generator (seeded by the executor with the run's
+/// seed, so a run is reproducible on one backend, not across backends, and not bit-equal to the CPU
+/// chains). Diverged chains keep being computed (masking them out would cost more than their share
+/// of the batched products); the executor no longer reads them.
+pub struct StackedChains<'a> {
+    landscape: &'a StackedLandscape,
+    /// The chains' current points, [C, …] per layer.
+    params: StackedParams,
+    /// w*, [1, …] per layer.
+    center: StackedParams,
+    /// (εγ/2) w*, [1, …] per layer: the localization's pull, the same every step.
+    pull: StackedParams,
+    /// 1 − εγ/2, the factor the localization keeps of w.
+    keep: f64,
+    /// ε nβ / 2, the gradient's factor.
+    drift: f64,
+    /// N(0, ε).
+    noise: Distribution,
+    /// The full batch (every point), on the device.
+    full: StackedBatch,
+    /// The last evaluation's losses [C] and gradients, until the step uses them.
+    evaluated: Option<(Tensor<1>, StackedParams)>,
+    /// The current points read back, kept until the next step (observers read one chain at a time).
+    points: Option<Vec<Vec<f64>>>,
+}
+
+impl<'a> StackedChains<'a> {
+    /// `chains` SGLD chains of `sampler` on `landscape`, all at `center` (w*).
+    pub fn new(
+        landscape: &'a StackedLandscape,
+        sampler: &Sgld,
+        center: &[f64],
+        chains: usize,
+    ) -> Result<Self> {
+        let center_params = landscape.params_from_flat(&[center])?; // [1, …] each
+        let params = landscape.params_from_flat(&vec![center; chains])?; // [C, …] each
+        let (eps, posterior) = (sampler.step_size(), sampler.posterior());
+        let (nbeta, gamma) = (posterior.nbeta, posterior.localization);
+        // w ← (1 − εγ/2) w + (εγ/2) w* − (ε nβ/2) g + √ε ξ; the w* term is the same every step.
+        let pull = StackedParams {
+            weights: center_params
+                .weights
+                .iter()
+                .map(|w| w.clone().mul_scalar(0.5 * eps * gamma))
+                .collect(), // [1, H_{l+1}, H_l]
+            biases: center_params
+                .biases
+                .iter()
+                .map(|b| b.clone().mul_scalar(0.5 * eps * gamma))
+                .collect(), // [1, H_{l+1}]
+        };
+        Ok(Self {
+            full: landscape.batch(None)?,
+            landscape,
+            params,
+            center: center_params,
+            pull,
+            keep: 1.0 - 0.5 * eps * gamma,
+            drift: 0.5 * eps * nbeta,
+            noise: Distribution::Normal(0.0, eps.sqrt()),
+            evaluated: None,
+            points: None,
+        })
+    }
+
+    fn evaluated(&self) -> &(Tensor<1>, StackedParams) {
+        self.evaluated
+            .as_ref()
+            .expect("the executor evaluates before it reads losses or steps")
+    }
+}
+
+/// f32 values read back into f64s.
+fn read_into<const D: usize>(t: &Tensor<D>, out: &mut [f64]) -> Result<()> {
+    for (o, v) in out.iter_mut().zip(read_f32(t)?) {
+        *o = v as f64;
+    }
+    Ok(())
+}
+
+impl ChainBatch for StackedChains<'_> {
+    fn chains(&self) -> usize {
+        self.params.weights[0].dims()[0]
+    }
+
+    fn dim(&self) -> usize {
+        self.landscape.dim()
+    }
+
+    fn data_size(&self) -> Option<usize> {
+        Some(self.landscape.data_size())
+    }
+
+    /// One generator for all chains, on the device; every trace records the run's seed.
+    fn seed(&mut self, seed: u64) -> Vec<u64> {
+        self.landscape.device().seed(seed);
+        vec![seed; self.chains()]
+    }
+
+    fn evaluate(&mut self, batch: Batch<'_>) -> Result<()> {
+        let batch = match batch {
+            Batch::Full => self.full.clone(),
+            Batch::Indices(ix) => self.landscape.batch(Some(ix))?,
+        };
+        self.evaluated = Some(self.landscape.loss_and_grad(&self.params, &batch));
+        Ok(())
+    }
+
+    fn losses(&mut self, out: &mut [f64]) -> Result<()> {
+        read_into(&self.evaluated().0, out)
+    }
+
+    fn step(&mut self, _rng: &mut ChainRng) -> Result<()> {
+        let (_, grad) = self
+            .evaluated
+            .take()
+            .expect("the executor evaluates before it steps");
+        let device = self.landscape.device();
+        let params = std::mem::replace(
+            &mut self.params,
+            StackedParams {
+                weights: Vec::new(),
+                biases: Vec::new(),
+            },
+        );
+        let mut next_w = Vec::with_capacity(params.weights.len());
+        for ((w, g), pull) in params
+            .weights
+            .into_iter()
+            .zip(grad.weights)
+            .zip(&self.pull.weights)
+        {
+            let xi = Tensor::<3>::random(w.shape(), self.noise, device);
+            next_w.push(w.mul_scalar(self.keep) + pull.clone() - g.mul_scalar(self.drift) + xi);
+        }
+        let mut next_b = Vec::with_capacity(params.biases.len());
+        for ((b, g), pull) in params
+            .biases
+            .into_iter()
+            .zip(grad.biases)
+            .zip(&self.pull.biases)
+        {
+            let xi = Tensor::<2>::random(b.shape(), self.noise, device);
+            next_b.push(b.mul_scalar(self.keep) + pull.clone() - g.mul_scalar(self.drift) + xi);
+        }
+        self.params = StackedParams {
+            weights: next_w,
+            biases: next_b,
+        };
+        self.points = None;
+        Ok(())
+    }
+
+    fn squared_distances(&mut self, out: &mut [f64]) -> Result<()> {
+        read_into(&distance2(&self.params, &self.center), out)
+    }
+
+    fn full_losses(&mut self, out: &mut [f64]) -> Result<()> {
+        read_into(&self.landscape.loss(&self.params, &self.full), out)
+    }
+
+    /// Reads every chain back at the first call after a step (one read-back, not C).
+    fn point(&mut self, chain: usize) -> Result<Cow<'_, [f64]>> {
+        if self.points.is_none() {
+            self.points = Some(self.landscape.params_to_flat(&self.params)?);
+        }
+        let points = self.points.as_ref().expect("read back above");
+        Ok(Cow::Borrowed(&points[chain]))
+    }
+}
+
+/// SGLD for C stacked chains on the landscape's device, all started at `center` (w*), through the
+/// chain executor: [`StackedChains`] stepped by [`run_chains_batched`], which draws every chain's
+/// shared minibatch on the host, reads the losses back at the kept draws only, and watches for
+/// divergence there and at every `thin`-th step of the burn-in (see it for the rule).
+/// `settings.threads` does not apply. The traces' `seed` is the device seed (shared by all chains).
+pub fn run_stacked_sgld(
     landscape: &StackedLandscape,
     step_size: f64,
     posterior: TemperedPosterior,
     center: &[f64],
     settings: &ChainSettings,
-    batch_rng: &mut R,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<ChainTrace>> {
     settings.validate()?;
-    if !(step_size.is_finite() && step_size > 0.0) {
-        return Err(Error::OutOfRange {
-            name: "llc.step_size",
-            value: step_size.to_string(),
-            rule: "must be positive and finite",
-        });
-    }
-    let c = settings.chains;
-    let device = landscape.device().clone();
-    device.seed(settings.seed);
-    let center_params = landscape.params_from_flat(&[center])?; // [1, …] each
-    let mut params = landscape.params_from_flat(&vec![center; c])?; // [C, …] each
-    let (eps, nbeta, gamma) = (step_size, posterior.nbeta, posterior.localization);
-    // w ← (1 − εγ/2) w + (εγ/2) w* − (ε nβ/2) g + √ε ξ; the w* term is the same every step.
-    let keep = 1.0 - 0.5 * eps * gamma;
-    let drift = 0.5 * eps * nbeta;
-    let noise = Distribution::Normal(0.0, eps.sqrt());
-    let pull_w: Vec<Tensor<3>> = center_params
-        .weights
-        .iter()
-        .map(|w| w.clone().mul_scalar(0.5 * eps * gamma))
-        .collect(); // [1, H_{l+1}, H_l]
-    let pull_b: Vec<Tensor<2>> = center_params
-        .biases
-        .iter()
-        .map(|b| b.clone().mul_scalar(0.5 * eps * gamma))
-        .collect(); // [1, H_{l+1}]
-
-    let n = landscape.data_size();
-    let minibatch = settings.batch_size < n;
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut cursor = order.len();
-    let full = landscape.batch(None)?;
-    let mut traces: Vec<ChainTrace> = (0..c)
-        .map(|chain| ChainTrace {
-            chain,
-            seed: settings.seed,
-            losses: Vec::with_capacity(settings.draws),
-            full_losses: Vec::new(),
-            divergence: None,
-        })
-        .collect();
-    let total = settings.steps_per_chain();
-    let mut pending = 0u64;
-    for step in 0..total {
-        let batch = if minibatch {
-            if cursor + settings.batch_size > order.len() {
-                order.shuffle(batch_rng);
-                cursor = 0;
-            }
-            cursor += settings.batch_size;
-            landscape.batch(Some(&order[cursor - settings.batch_size..cursor]))?
-        } else {
-            full.clone()
-        };
-        let (loss, grad) = landscape.loss_and_grad(&params, &batch);
-        // Kept draws, and every thin-th step of the burn-in (divergence only), are read back.
-        let draw = (step >= settings.burnin && (step - settings.burnin) % settings.thin == 0)
-            .then(|| (step - settings.burnin) / settings.thin);
-        if draw.is_some() || (step < settings.burnin && step % settings.thin == 0) {
-            let losses = read_f32(&loss)?;
-            let dist2 = read_f32(&distance2(&params, &center_params))?;
-            let full_losses = match draw {
-                Some(k) if settings.full_loss_every > 0 && k % settings.full_loss_every == 0 => {
-                    Some(read_f32(&landscape.loss(&params, &full))?)
-                }
-                _ => None,
-            };
-            for (chain, t) in traces.iter_mut().enumerate() {
-                if t.divergence.is_some() {
-                    continue;
-                }
-                let l = losses[chain] as f64;
-                let r2 = dist2[chain] as f64;
-                if !l.is_finite() {
-                    t.divergence = Some(Divergence {
-                        step,
-                        reason: format!("loss became {l}"),
-                    });
-                } else if r2.is_nan() || r2 > settings.divergence_radius.powi(2) {
-                    t.divergence = Some(Divergence {
-                        step,
-                        reason: format!(
-                            "distance from w* reached {:.3e} (divergence radius {:.3e})",
-                            r2.sqrt(),
-                            settings.divergence_radius
-                        ),
-                    });
-                } else if let Some(k) = draw {
-                    t.losses.push(l);
-                    if let Some(f) = &full_losses {
-                        t.full_losses.push((k, f[chain] as f64));
-                    }
-                }
-            }
-            progress(pending * c as u64);
-            pending = 0;
-            if traces.iter().all(|t| t.divergence.is_some()) {
-                break;
-            }
-        }
-        let mut next_w = Vec::with_capacity(params.weights.len());
-        for ((w, g), pull) in params.weights.into_iter().zip(grad.weights).zip(&pull_w) {
-            let xi = Tensor::<3>::random(w.shape(), noise, &device);
-            next_w.push(w.mul_scalar(keep) + pull.clone() - g.mul_scalar(drift) + xi);
-        }
-        let mut next_b = Vec::with_capacity(params.biases.len());
-        for ((b, g), pull) in params.biases.into_iter().zip(grad.biases).zip(&pull_b) {
-            let xi = Tensor::<2>::random(b.shape(), noise, &device);
-            next_b.push(b.mul_scalar(keep) + pull.clone() - g.mul_scalar(drift) + xi);
-        }
-        params = StackedParams {
-            weights: next_w,
-            biases: next_b,
-        };
-        pending += 1;
-    }
-    progress(pending * c as u64);
+    let sampler = Sgld::new(step_size, posterior)?;
+    let mut chains = StackedChains::new(landscape, &sampler, center, settings.chains)?;
+    let (traces, _) = run_chains_batched(&mut chains, settings, progress, |_| NoObserver)?;
     // Wait for the queued steps, so that a caller timing the run times the work.
-    device.sync().map_err(|e| Error::Numerical {
+    landscape.device().sync().map_err(|e| Error::Numerical {
         what: "finishing the stacked chains on the device",
         why: e.to_string(),
     })?;
@@ -561,7 +614,7 @@ pub fn burn_device(choice: crate::sections::choices::DeviceChoice) -> Result<Dev
 }
 
 /// SGLD chains of a problem (MLP or deep linear network) on the stacked landscape on `choice`'s
-/// device: [`run_stacked_sgld`] with the minibatch indices drawn from a stream of `settings.seed`.
+/// device: [`run_stacked_sgld`].
 pub fn run_problem_chains(
     problem: &super::Problem,
     choice: crate::sections::choices::DeviceChoice,
@@ -579,18 +632,7 @@ pub fn run_problem_chains(
     let data = problem.train.as_ref().ok_or_else(missing)?;
     let device = burn_device(choice)?;
     let landscape = StackedLandscape::new(shape, data, &device)?;
-    let mut batch_rng = <slt_estimators::sampler::ChainRng as rand::SeedableRng>::seed_from_u64(
-        slt_estimators::chains::chain_seed(settings.seed, usize::MAX),
-    );
-    run_stacked_sgld(
-        &landscape,
-        step_size,
-        posterior,
-        center,
-        settings,
-        &mut batch_rng,
-        progress,
-    )
+    run_stacked_sgld(&landscape, step_size, posterior, center, settings, progress)
 }
 
 /// A problem's SGLD chains on the stacked landscape of a burn device: the LLC run's seam to the device.
@@ -609,7 +651,6 @@ impl slt_estimators::run::StackedSgld for ProblemStacked<'_> {
         settings: &ChainSettings,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Vec<ChainTrace>> {
-        use slt_estimators::Sampler;
         run_problem_chains(
             self.problem,
             self.device,

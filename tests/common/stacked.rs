@@ -187,14 +187,12 @@ impl AgreementRun {
         )
         .unwrap();
         let center = self.center();
-        let mut rng = <rand_xoshiro::Xoshiro256PlusPlus as rand::SeedableRng>::seed_from_u64(11);
         let traces = slt::models::stacked::run_stacked_sgld(
             &landscape,
             self.step_size,
             posterior,
             &center,
             &self.settings,
-            &mut rng,
             &|_| {},
         )
         .unwrap();
