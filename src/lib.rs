@@ -3,6 +3,7 @@
 pub mod commands;
 pub mod config;
 pub mod data;
+pub mod error;
 pub mod models;
 pub mod report;
 pub mod sections;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use slt::commands::{run_all, run_llc, run_train, theory_text, RunOptions};
 use slt::config::{ConfigError, DeviceChoice, ValidConfig};
+use slt::error::{Error, Result};
 
 /// Singular learning theory for small networks: local learning coefficients, from one config file.
 #[derive(Parser, Debug)]
@@ -138,25 +139,14 @@ fn main() -> ExitCode {
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            let bad_input = e
-                .chain()
-                .any(|c| c.downcast_ref::<ConfigError>().is_some() || is_input_error(c));
-            ExitCode::from(if bad_input { 2 } else { 1 })
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-/// Estimator errors that come from the user's settings (not from a failed run).
-fn is_input_error(e: &(dyn std::error::Error + 'static)) -> bool {
-    matches!(
-        e.downcast_ref::<slt_estimators::Error>(),
-        Some(slt_estimators::Error::OutOfRange { .. } | slt_estimators::Error::InvalidShape { .. })
-    )
-}
-
-fn execute(cli: Cli) -> anyhow::Result<()> {
-    let load = |c: &Common| -> anyhow::Result<(ValidConfig, RunOptions)> {
+fn execute(cli: Cli) -> Result<()> {
+    let load = |c: &Common| -> Result<(ValidConfig, RunOptions)> {
         let config = ValidConfig::from_file(&c.config)?;
         let opts = RunOptions::for_config(&config, c.out.clone(), c.quiet);
         Ok((config, opts))
@@ -258,12 +248,12 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 let outcome =
                     slt::sweep::run_sweep(&plan, &slt::sweep::SweepOptions { jobs, shard, quiet })?;
                 if outcome.failed > 0 {
-                    anyhow::bail!(
+                    return Err(Error::Run(format!(
                         "{} of {} points failed (their messages are in the error column of {})",
                         outcome.failed,
                         outcome.points,
                         outcome.csv.display()
-                    );
+                    )));
                 }
             }
         }

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, SgdConfig};
@@ -12,6 +11,7 @@ use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use slt_estimators::landscape::full_loss;
 
+use crate::error::{Error, IoContext, Result};
 use crate::models::{Dataset, Net, NetShape, Problem};
 use crate::sections::train::{checkpoint_steps, Checkpoints, OptimizerKind, TrainConfig};
 
@@ -136,26 +136,30 @@ fn batch_tensors(data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<2>, 
 /// Saves a network as burnpack, atomically (temp file, then rename).
 pub fn save_checkpoint(net: &Net, path: &Path) -> Result<()> {
     let tmp = path.with_extension("bpk.tmp");
-    net.clone()
+    let saved = net
+        .clone()
         .save_file(&tmp)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("writing checkpoint {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming checkpoint to {}", path.display()))?;
+        .output_context(|| format!("writing checkpoint {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path)
+                .output_context(|| format!("renaming checkpoint to {}", path.display()))
+        });
+    if saved.is_err() {
+        std::fs::remove_file(&tmp).ok();
+    }
+    saved?;
     Ok(())
 }
 
 /// Loads a burnpack checkpoint of the given shape; returns its flat parameters.
 pub fn load_checkpoint(shape: &NetShape, path: &Path) -> Result<Vec<f64>> {
     let record = burn::store::ModuleRecord::load(path)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("reading checkpoint {}", path.display()))?;
+        .input_context(|| format!("reading checkpoint {}", path.display()))?;
     let device = Device::default();
     let template = Net::from_flat(shape, &vec![0.0; shape_dim(shape)], &device);
     let net = template
         .try_load_record(record)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("checkpoint {} does not fit the model", path.display()))?;
+        .input_context(|| format!("checkpoint {} does not fit the model", path.display()))?;
     Ok(net.to_flat())
 }
 
@@ -177,13 +181,13 @@ pub fn train(
     let shape = problem
         .shape
         .as_ref()
-        .context("this model has no network to train")?;
+        .ok_or_else(|| Error::Input("this model has no network to train".into()))?;
     let data = problem
         .train
         .as_ref()
-        .context("this model has no training data")?;
+        .ok_or_else(|| Error::Input("this model has no training data".into()))?;
     std::fs::create_dir_all(checkpoint_dir)
-        .with_context(|| format!("creating {}", checkpoint_dir.display()))?;
+        .output_context(|| format!("creating {}", checkpoint_dir.display()))?;
     let mut rng =
         Xoshiro256PlusPlus::seed_from_u64(slt_estimators::chains::chain_seed(seed, 2_000_000));
     let device = Device::default().autodiff();
@@ -240,7 +244,7 @@ pub fn train(
             test_acc: test_land.as_ref().and_then(|l| l.accuracy(&params)),
         });
         if !train_loss.is_finite() {
-            anyhow::bail!("training diverged at step {step} (train loss {train_loss}); lower train.lr (now {})", config.lr);
+            return Err(Error::Run(format!("training diverged at step {step} (train loss {train_loss}); lower train.lr (now {})", config.lr)));
         }
         if ckpt_steps.binary_search(&step).is_ok() {
             let path = checkpoint_dir.join(format!("step-{step:08}.bpk"));

@@ -273,7 +273,45 @@ fn broken_toml_names_the_file() {
 fn missing_file_is_named() {
     let o = slt(&["run", "/nonexistent/slt-config.toml", "--quiet"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/slt-config.toml"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/nonexistent/slt-config.toml"), "{err}");
+    // The reason once, not repeated as its own cause.
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}
+
+#[test]
+fn a_config_with_nothing_to_do_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err, out) = run_any(
+        dir.path(),
+        "run",
+        "name = \"idle\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n",
+        "idle",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("nothing to do") && err.contains("[llc]"),
+        "{err}"
+    );
+    assert!(!out.join("summary.json").exists());
+}
+
+#[test]
+fn bench_device_bad_arguments_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    for (args, needle) in [
+        (vec!["--widths", "4,0,2"], "--widths"),
+        (vec!["--chains", "0"], "--chains"),
+        (vec!["--devices", "tpu"], "--devices"),
+    ] {
+        let mut all = vec!["bench-device", "--quiet", "--out", out];
+        all.extend(args.iter().copied());
+        let o = slt(&all);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
 }
 
 #[test]

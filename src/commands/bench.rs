@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use serde::Serialize;
 
 use super::{run_all, RunOptions};
 use crate::config::{ModelConfig, ValidConfig};
+use crate::error::{Context, Error, IoContext, Result};
 use crate::report::write_csv;
 
 /// The standard workloads of ../shared/peer/README.md: (name, config). The names match the peer's
@@ -88,12 +88,12 @@ pub fn gemm_peak_gflops<T: crate::models::mlp::Real>() -> f64 {
 fn peer_rate(dir: &Path, workload: &str) -> Result<f64> {
     let path = dir.join(format!("{workload}.json"));
     let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading the peer's result {}", path.display()))?;
+        .input_context(|| format!("reading the peer's result {}", path.display()))?;
     let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        serde_json::from_str(&text).input_context(|| format!("parsing {}", path.display()))?;
     v["steps_per_s"]
         .as_f64()
-        .with_context(|| format!("{}: no number steps_per_s", path.display()))
+        .ok_or_else(|| Error::Input(format!("{}: no number steps_per_s", path.display())))
 }
 
 /// Runs every workload at each thread count; writes `<out>/bench.csv` and one run folder per row.

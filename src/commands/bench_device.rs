@@ -3,13 +3,13 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use slt_estimators::chains::{run_chains, ChainSettings};
 use slt_estimators::{Sgld, TemperedPosterior};
 
 use super::bench::mlp_flop_per_step;
-use crate::config::{DeviceChoice, ValidConfig};
+use crate::config::{ConfigError, DeviceChoice, ValidConfig};
+use crate::error::{Context, Error, Result};
 use crate::models::stacked::{burn_device, run_stacked_sgld, StackedLandscape};
 use crate::models::Precision;
 use crate::report::write_csv;
@@ -78,13 +78,27 @@ pub fn run_device_bench(
     quiet: bool,
 ) -> Result<Vec<DeviceBenchRow>> {
     if spec.widths.len() < 3 || spec.widths.contains(&0) {
-        bail!(
+        return Err(Error::Input(format!(
             "--widths {:?}: needs at least 3 nonzero widths",
             spec.widths
-        );
+        )));
     }
     if spec.chains == 0 || spec.steps == 0 || spec.batch == 0 || spec.n == 0 {
-        bail!("--chains, --steps, --batch and --n must be at least 1");
+        return Err(Error::Input(
+            "--chains, --steps, --batch and --n must be at least 1".into(),
+        ));
+    }
+    if let Some(d) = devices.iter().find(|d| **d == DeviceChoice::Wgpu) {
+        if !cfg!(feature = "wgpu") {
+            return Err(ConfigError::Invalid {
+                key: "--devices".into(),
+                value: d.name().into(),
+                rule:
+                    "needs slt built with the wgpu feature (cargo build --release --features wgpu)"
+                        .into(),
+            }
+            .into());
+        }
     }
     let widths = spec
         .widths

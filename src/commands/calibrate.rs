@@ -2,7 +2,6 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
 use serde::Serialize;
 use slt_estimators::calibration::{resolve_settings, rule};
 use slt_estimators::chains::{run_chains_observed, ChainSettings};
@@ -11,6 +10,7 @@ use slt_estimators::{LlcEstimate, MalaObserver, MalaSummary, Sgld, TemperedPoste
 
 use super::{measure_point, RunOptions};
 use crate::config::ValidConfig;
+use crate::error::{Context, Result};
 use crate::report::heatmap::{draw_heatmap, Heatmap};
 use crate::report::{write_csv, write_json};
 

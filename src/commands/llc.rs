@@ -2,7 +2,6 @@
 
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use slt_estimators::calibration::rule::KAPPA;
 use slt_estimators::llc::running_llc;
@@ -13,6 +12,7 @@ use super::{RunContext, RunOptions, Trained};
 use crate::config::{
     Auto, DeviceChoice, LadderLocalization, LlcConfig, PrecisionChoice, RunConfig, ValidConfig,
 };
+use crate::error::{Context, Error, Result};
 use crate::models::stacked::ProblemStacked;
 use crate::models::{Precision, Problem};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
@@ -291,7 +291,7 @@ pub fn llc_phase(ctx: &mut RunContext<'_>) -> Result<()> {
     summary.timing_s.ladder = report.ladder.as_ref().map(|l| l.seconds);
     ctx.write_summary()?;
     if let Some(e) = report.ladder_error() {
-        return Err(anyhow::Error::new(e.clone()).context(format!(
+        return Err(Error::from(e.clone()).context(format!(
             "the temperature ladder (the one-temperature λ̂ = {:.4} is in {})",
             est.mean,
             opts.out.join("summary.json").display()

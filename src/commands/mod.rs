@@ -11,10 +11,10 @@ pub mod volume;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{ConfigError, RunConfig, ValidConfig};
+use crate::error::{Context, Result};
 use crate::models::{FastLandscape, Problem};
 use crate::report::{write_json, Summary, Timing};
 use crate::train::{load_checkpoint, TrainOutcome};

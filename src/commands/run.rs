@@ -1,9 +1,8 @@
 //! `slt run`: train when the config asks for it, then every analysis it asks for, on one run context.
 
-use anyhow::Result;
-
 use super::{llc, run_train, volume, RunContext, RunOptions};
 use crate::config::{ConfigError, ValidConfig};
+use crate::error::Result;
 use crate::report::Summary;
 
 /// `slt run`: train when the config asks for it, then every analysis it asks for.

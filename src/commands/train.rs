@@ -2,10 +2,9 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-
 use super::{RunOptions, Trained};
 use crate::config::{ConfigError, ValidConfig};
+use crate::error::{Context, Result};
 use crate::report::plot::{draw_line_plot, LinePlot, Series};
 use crate::report::write_atomic;
 use crate::train::train;

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
 use rand::SeedableRng;
 use serde::Serialize;
 use slt_estimators::chains::chain_seed;
@@ -22,6 +21,7 @@ use super::{RunContext, RunOptions};
 use crate::config::{
     BasinLoss, HessianConfig, HessianMethod, ValidConfig, VolumeConfig, VolumeMethod,
 };
+use crate::error::{Context, Error, Result};
 use crate::models::{DlnLandscape, FastLandscape, MlpLandscape, NetShape, Problem};
 use crate::report::plot::{draw_line_plot, HLine, LinePlot, Series};
 use crate::report::{write_atomic, write_csv, HessianSummary, Summary, VolumeSummary};
@@ -312,7 +312,7 @@ fn ladder_curve<L: Landscape>(
             let progress = Progress::new(ctx.opts);
             let report = run.finish(run.sample(&progress)?, &progress)?;
             if let Some(e) = report.ladder_error() {
-                return Err(anyhow::Error::new(e.clone()).context("the volume's LLC ladder"));
+                return Err(Error::from(e.clone()).context("the volume's LLC ladder"));
             }
             ran = report.ladder.context("the volume's LLC ladder ran")?;
             &ran
@@ -486,14 +486,15 @@ pub fn basin_landscape(
     let data = problem
         .train
         .as_ref()
-        .context("a behavioural loss needs training inputs")?;
+        .ok_or_else(|| Error::Input("a behavioural loss needs training inputs".into()))?;
     let (widths, mlp, classifier) = match problem.shape.as_ref() {
         Some(NetShape::Dln(w)) => (w.clone(), false, false),
         Some(NetShape::Mlp(w)) => (w.clone(), true, false),
         Some(NetShape::Classifier(w)) => (w.clone(), true, true),
-        _ => anyhow::bail!(
+        _ => return Err(Error::Input(
             "volume.loss = \"behavioural\" applies to model.kind = \"dln\", \"mlp\" or \"modadd\""
-        ),
+                .into(),
+        )),
     };
     let k = layer.unwrap_or(widths.len() - 1);
     if classifier && k == widths.len() - 1 {

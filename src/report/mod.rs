@@ -7,7 +7,7 @@ pub mod plot;
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Error, IoContext, Result};
 use serde::Serialize;
 
 /// Writes `bytes` to `path` atomically: a temp file in the same folder, flushed, then renamed.
@@ -16,20 +16,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir).output_context(|| format!("creating folder {}", dir.display()))?;
     let name = path
         .file_name()
         .context("a results file needs a name")?
         .to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)
+        std::fs::File::create(&tmp).output_context(|| format!("writing {}", tmp.display()))?;
+    let written = f
+        .write_all(bytes)
         .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+        .output_context(|| format!("writing {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path)
+                .output_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        });
+    if written.is_err() {
+        // A failed write leaves no temp file behind.
+        std::fs::remove_file(&tmp).ok();
+    }
+    written
 }
 
 /// Writes rows as CSV (header from the serde field names), atomically.
@@ -37,15 +44,15 @@ pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
         w.serialize(r)
-            .with_context(|| format!("formatting {}", path.display()))?;
+            .output_context(|| format!("formatting {}", path.display()))?;
     }
-    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = w.into_inner().map_err(|e| Error::Write(e.to_string()))?;
     write_atomic(path, &bytes)
 }
 
 /// Writes a value as pretty JSON, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).context("formatting JSON")?;
+    let text = serde_json::to_string_pretty(value).output_context(|| "formatting JSON")?;
     write_atomic(path, text.as_bytes())
 }
 

@@ -26,11 +26,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::commands::{run_all, run_llc, run_train, RunOptions};
 use crate::config::{ConfigError, RunConfig, ValidConfig};
+use crate::error::{Context, Error, IoContext, Result};
 use crate::report::write_atomic;
 
 /// The marker of a finished point (written last and atomically by the pipeline).
@@ -631,7 +631,7 @@ fn ensure_training(t: &Training, quiet: bool) -> Result<()> {
         return Ok(());
     }
     let parent = t.dir.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    std::fs::create_dir_all(parent).output_context(|| format!("creating {}", parent.display()))?;
     let name = t
         .dir
         .file_name()
@@ -650,7 +650,11 @@ fn ensure_training(t: &Training, quiet: bool) -> Result<()> {
         // Another shard finished first (same seed, same training): use its folder.
         std::fs::remove_dir_all(&tmp).ok();
         if !t.dir.join("train_log.csv").exists() {
-            anyhow::bail!("could not move {} to {}", tmp.display(), t.dir.display());
+            return Err(Error::Write(format!(
+                "could not move {} to {}",
+                tmp.display(),
+                t.dir.display()
+            )));
         }
     }
     Ok(())
@@ -660,7 +664,7 @@ fn ensure_training(t: &Training, quiet: bool) -> Result<()> {
 fn run_point(plan: &Plan, p: &Point) -> Result<(), String> {
     let dir = plan.point_dir(p);
     let attempt = || -> Result<()> {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).output_context(|| format!("creating {}", dir.display()))?;
         let err_file = dir.join(ERROR_FILE);
         if err_file.exists() {
             std::fs::remove_file(&err_file).ok();
@@ -718,7 +722,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
         ..Default::default()
     };
     std::fs::create_dir_all(&plan.out)
-        .with_context(|| format!("creating {}", plan.out.display()))?;
+        .output_context(|| format!("creating {}", plan.out.display()))?;
     plot::write_meta(plan)?;
     if !opts.quiet {
         eprintln!(

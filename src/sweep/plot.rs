@@ -3,11 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-
 use super::table::{read_table, Row, ERROR, POINT};
 use super::POINT_CONFIG;
 use crate::config::{ConfigError, ModelConfig, ValidConfig};
+use crate::error::{Error, IoContext, Result};
 use plotters::prelude::SeriesLabelPosition;
 
 use crate::report::heatmap::{draw_heatmap, Heatmap};
@@ -46,7 +45,7 @@ pub fn write_meta(plan: &super::Plan) -> Result<()> {
     )
 }
 
-fn bad(key: &str, value: impl std::fmt::Display, rule: impl Into<String>) -> anyhow::Error {
+fn bad(key: &str, value: impl std::fmt::Display, rule: impl Into<String>) -> Error {
     ConfigError::Invalid {
         key: key.into(),
         value: value.to_string(),
@@ -201,9 +200,9 @@ fn log_curves(dir: &Path, suffix: &str, columns: &[(&str, &str)]) -> Result<Vec<
 fn plot_sweep(dir: &Path, csv: &Path, x: Option<&str>, y: Option<&str>) -> Result<Vec<PathBuf>> {
     let meta: SweepMeta = serde_json::from_str(
         &std::fs::read_to_string(dir.join(META))
-            .with_context(|| format!("reading {}", dir.join(META).display()))?,
+            .input_context(|| format!("reading {}", dir.join(META).display()))?,
     )
-    .with_context(|| format!("parsing {}", dir.join(META).display()))?;
+    .input_context(|| format!("parsing {}", dir.join(META).display()))?;
     let rows: Vec<Row> = read_table(csv)?;
     let ok_rows: Vec<Row> = rows
         .iter()

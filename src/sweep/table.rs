@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::{Error, IoContext, Result};
 
 use super::{value_cell, Plan, Point, ERROR_FILE, SUMMARY};
 use crate::report::write_atomic;
@@ -128,30 +128,30 @@ pub fn write_table(path: &Path, axis_keys: &[String], rows: &[Row]) -> Result<()
     columns.push(ERROR.into());
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(&columns)
-        .with_context(|| format!("formatting {}", path.display()))?;
+        .output_context(|| format!("formatting {}", path.display()))?;
     for r in rows {
         w.write_record(
             columns
                 .iter()
                 .map(|c| r.get(c).map(String::as_str).unwrap_or("")),
         )
-        .with_context(|| format!("formatting {}", path.display()))?;
+        .output_context(|| format!("formatting {}", path.display()))?;
     }
-    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = w.into_inner().map_err(|e| Error::Write(e.to_string()))?;
     write_atomic(path, &bytes)
 }
 
 /// Reads a sweep CSV into rows (empty cells left out).
 pub fn read_table(path: &Path) -> Result<Vec<Row>> {
     let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+        csv::Reader::from_path(path).input_context(|| format!("reading {}", path.display()))?;
     let headers = r
         .headers()
-        .with_context(|| format!("reading {}", path.display()))?
+        .input_context(|| format!("reading {}", path.display()))?
         .clone();
     let mut rows = Vec::new();
     for rec in r.records() {
-        let rec = rec.with_context(|| format!("reading {}", path.display()))?;
+        let rec = rec.input_context(|| format!("reading {}", path.display()))?;
         rows.push(
             headers
                 .iter()
