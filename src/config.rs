@@ -15,9 +15,10 @@ pub use choices::{DeviceChoice, PrecisionChoice};
 pub use data::{DataConfig, DEFAULT_N, DEFAULT_TRAIN_FRACTION, MAX_MODULUS};
 pub use rules::ConfigError;
 pub use slt_estimators::volume::{Prior, VolumeMethod};
-pub use train::{Checkpoints, OptimizerKind, TrainConfig};
+pub use train::{Checkpoints, OptimizerKind, TrainConfig, MAX_CHECKPOINTS};
 
-use rules::{at_least, invalid, positive_f64};
+use crate::sections::tagged::Tagged;
+use rules::{at_least, at_most, invalid, positive_f64};
 use train::default_batch;
 
 /// A setting that is either chosen by the tool (`"auto"`) or given.
@@ -150,7 +151,7 @@ pub struct VolumeConfig {
     #[serde(default = "default_methods")]
     pub methods: Vec<VolumeMethod>,
     /// The prior (default the box ±1 around w*).
-    #[serde(default = "default_prior")]
+    #[serde(default = "default_prior", deserialize_with = "prior_by_field")]
     pub prior: Prior,
     /// Nested sampling: live points per run.
     #[serde(default = "default_live_points")]
@@ -204,6 +205,27 @@ fn default_methods() -> Vec<VolumeMethod> {
 }
 fn default_prior() -> Prior {
     Prior::Box { half_width: 1.0 }
+}
+
+/// [volume.prior] read by `kind`, then field by field, so that an error names its key
+/// (`volume.prior.half_width`): the estimators' derive for the tagged enum names only the section.
+fn prior_by_field<'de, D: Deserializer<'de>>(d: D) -> Result<Prior, D::Error> {
+    let mut t = Tagged::read(d, "volume.prior")?;
+    match t.kind.as_str() {
+        "box" => {
+            t.only(&["half_width"])?;
+            Ok(Prior::Box {
+                half_width: t.take("half_width")?,
+            })
+        }
+        "gaussian" => {
+            t.only(&["std"])?;
+            Ok(Prior::Gaussian {
+                std: t.take("std")?,
+            })
+        }
+        other => Err(de::Error::unknown_variant(other, &["box", "gaussian"])),
+    }
 }
 fn default_live_points() -> usize {
     500
@@ -689,7 +711,10 @@ fn validate_train(t: &TrainConfig) -> Result<(), ConfigError> {
     at_least("train.batch", t.batch, 1)?;
     positive_f64("train.init_scale", t.init_scale)?;
     match &t.checkpoints {
-        Checkpoints::Count(k) => at_least("train.checkpoints", *k, 1)?,
+        Checkpoints::Count(k) => {
+            at_least("train.checkpoints", *k, 1)?;
+            at_most("train.checkpoints", *k, train::MAX_CHECKPOINTS)?;
+        }
         Checkpoints::Steps(s) => {
             if let Some(bad) = s.iter().find(|&&x| x == 0 || x > t.steps) {
                 return Err(invalid(
@@ -955,6 +980,66 @@ mod tests {
         assert!(err.to_string().contains("model.widths[1]"), "{err}");
         let err = ValidConfig::from_toml("name = \"x\"\n[model]\nkind = \"resnet\"\n").unwrap_err();
         assert!(err.to_string().contains("resnet"), "{err}");
+        // The sections tagged by kind name the key inside them, too.
+        for (model, needle) in [
+            ("kind = \"dln\"\nwidths = [3, nan, 3]", "model.widths"),
+            (
+                "kind = \"tms\"\nfeatures = 4\nhidden = \"two\"",
+                "model.hidden",
+            ),
+            ("kind = \"tms\"\nfeatures = 4\nhiden = 2", "hiden"),
+            ("kind = \"potential\"", "monomials"),
+            ("kind = 3", "model.kind"),
+            (
+                "kind = \"modadd\"\nmodulus = 7\nhidden = [8, \"x\"]",
+                "model.hidden",
+            ),
+        ] {
+            let err = ValidConfig::from_toml(&format!("name = \"x\"\n[model]\n{model}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{model:?} gave {err}");
+        }
+        let err = ValidConfig::from_toml(
+            "name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n[volume.prior]\nkind = \"box\"\nhalf_width = [1]\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("volume.prior.half_width"), "{err}");
+        // Absurd widths and checkpoint counts are named, not overflowed or allocated.
+        let err = ValidConfig::from_toml(&format!(
+            "name = \"x\"\n[model]\nkind = \"mlp\"\nwidths = [{m}, {m}, {m}]\n",
+            m = usize::MAX / 2
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("model.widths"), "{err}");
+        let err = ValidConfig::from_toml(
+            "name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n[train]\nsteps = 10\ncheckpoints = 1000000000\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("train.checkpoints") && err.contains("100000"),
+            "{err}"
+        );
+        let err = ValidConfig::from_toml(
+            "name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n[train]\nsteps = 10\ncheckpoints = \"many\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("list of steps"), "{err}");
+    }
+
+    #[test]
+    fn tagged_sections_round_trip() {
+        for text in [
+            "name = \"x\"\n[model]\nkind = \"tms\"\nfeatures = 4\nhidden = 2\n[volume.prior]\nkind = \"gaussian\"\nstd = 0.5\n",
+            "name = \"x\"\n[model]\nkind = \"potential\"\nmonomials = [[2, 0], [0, 4]]\n[volume.prior]\nkind = \"box\"\nhalf_width = 2.0\n",
+        ] {
+            let c = ValidConfig::from_toml(text).unwrap();
+            let again = ValidConfig::from_toml(&toml::to_string(&*c).unwrap()).unwrap();
+            assert_eq!(*c, *again);
+        }
     }
 
     #[test]

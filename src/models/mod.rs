@@ -19,11 +19,12 @@ pub use tms::{TmsLandscape, TmsWorkspace};
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use slt_estimators::theory::KnownLambda;
 use slt_estimators::{Batch, Landscape, Potential};
 
 use crate::sections::data::DataConfig;
+use crate::sections::tagged::Tagged;
 
 /// Every model kind, one line each: `kind` as the config spells it => the [`ModelConfig`] variant
 /// (the family's folder and config type, which implements [`Family`] and has a
@@ -32,10 +33,22 @@ use crate::sections::data::DataConfig;
 macro_rules! families {
     ($($(#[$doc:meta])* $kind:literal => $variant:ident($module:ident::$ty:ident)),* $(,)?) => {
         /// The [model] section: one family, chosen by `kind`.
-        #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+        #[derive(Debug, Clone, Serialize, PartialEq)]
         #[serde(tag = "kind")]
         pub enum ModelConfig {
             $($(#[$doc])* #[serde(rename = $kind)] $variant($module::$ty),)*
+        }
+
+        /// Read by `kind`, then the kind's own section field by field, so that an error names its
+        /// key (`model.hidden`), not only the section.
+        impl<'de> Deserialize<'de> for ModelConfig {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let t = Tagged::read(d, "model")?;
+                match t.kind.as_str() {
+                    $($kind => t.into_section().map(ModelConfig::$variant),)*
+                    other => Err(serde::de::Error::unknown_variant(other, &[$($kind),*])),
+                }
+            }
         }
 
         impl ModelConfig {

@@ -3,4 +3,5 @@
 pub mod choices;
 pub mod data;
 pub mod rules;
+pub mod tagged;
 pub mod train;

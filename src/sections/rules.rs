@@ -50,6 +50,14 @@ pub fn positive_f64(key: &str, v: f64) -> Result<(), ConfigError> {
     }
 }
 
+pub fn at_most(key: &str, v: usize, max: usize) -> Result<(), ConfigError> {
+    if v <= max {
+        Ok(())
+    } else {
+        Err(invalid(key, v, format!("must be at most {max}")))
+    }
+}
+
 pub fn at_least(key: &str, v: usize, min: usize) -> Result<(), ConfigError> {
     if v >= min {
         Ok(())
@@ -73,12 +81,20 @@ pub fn check_widths(widths: &[usize]) -> Result<(), ConfigError> {
             "every width must be at least 1",
         ));
     }
-    let params: usize = widths.windows(2).map(|p| p[0] * p[1]).sum();
+    // Saturating: absurd widths must be named, not overflow.
+    let params: usize = widths
+        .windows(2)
+        .map(|p| p[0].saturating_mul(p[1]))
+        .fold(0, usize::saturating_add);
     if params > 5_000_000 {
         return Err(invalid(
             "model.widths",
             format!("{widths:?}"),
-            format!("{params} parameters is more than 5,000,000"),
+            if params == usize::MAX {
+                "far more than 5,000,000 parameters".to_string()
+            } else {
+                format!("{params} parameters is more than 5,000,000")
+            },
         ));
     }
     Ok(())

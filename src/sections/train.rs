@@ -1,6 +1,10 @@
 //! The [train] section: optimizer, steps, minibatch, initialization and which checkpoints to keep.
 
-use serde::{Deserialize, Serialize};
+use serde::{de, Deserialize, Deserializer, Serialize};
+
+/// The most checkpoints `train.checkpoints` may ask for (each is a file, and a point of a sweep over
+/// `llc.checkpoint = "all"`).
+pub const MAX_CHECKPOINTS: usize = 100_000;
 
 /// The optimizer.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -16,13 +20,33 @@ pub enum OptimizerKind {
 }
 
 /// When to save checkpoints: a number of log-spaced steps, or the steps themselves.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum Checkpoints {
     /// This many steps, log-spaced between 1 and `train.steps` (always including the last).
     Count(usize),
     /// Exactly these steps.
     Steps(Vec<usize>),
+}
+
+/// A bad value says what is expected (serde's untagged derive says only that no variant matched).
+impl<'de> Deserialize<'de> for Checkpoints {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(usize),
+            Steps(Vec<usize>),
+        }
+        Ok(match Raw::deserialize(d).map_err(|_| {
+            de::Error::custom(
+                "expected a number of checkpoints or a list of steps like [100, 1000] (non-negative integers)",
+            )
+        })? {
+            Raw::Count(k) => Checkpoints::Count(k),
+            Raw::Steps(s) => Checkpoints::Steps(s),
+        })
+    }
 }
 
 /// Training with burn.

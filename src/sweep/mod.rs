@@ -426,6 +426,16 @@ fn all_checkpoints(base: &toml::Table) -> Result<Vec<toml::Value>, ConfigError> 
             "needs a [train] section in the base config",
         ));
     };
+    if let crate::sections::train::Checkpoints::Count(k) = t.checkpoints {
+        let max = crate::sections::train::MAX_CHECKPOINTS;
+        if k > max {
+            return Err(invalid(
+                "train.checkpoints",
+                k,
+                format!("must be at most {max}"),
+            ));
+        }
+    }
     Ok(
         crate::sections::train::checkpoint_steps(&t.checkpoints, t.steps)
             .into_iter()
