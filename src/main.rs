@@ -37,6 +37,14 @@ enum Command {
     Train(Common),
     /// Estimate the LLC at the trained model (or the reference point when there is no [train]).
     Llc(Common),
+    /// Validate a run config or a sweep file without running anything: exit 0 and "ok: FILE (what it
+    /// is)", or exit 2 and what is wrong, naming the key.
+    ///
+    /// A sweep file (one with base, [axes], [zip] or [set]) is checked with every point of its grid.
+    Check {
+        /// A run config or a sweep file (TOML).
+        file: PathBuf,
+    },
     /// Print the known λ and multiplicity of the config's model.
     Theory {
         /// The run's TOML config.
@@ -261,6 +269,13 @@ fn execute(cli: Cli) -> Result<()> {
             for path in slt::sweep::plot::plot_results(&dir, x.as_deref(), y.as_deref())? {
                 println!("{} (and .svg)", path.display());
             }
+        }
+        Command::Check { file } => {
+            println!(
+                "ok: {} ({})",
+                file.display(),
+                slt::commands::check::check_file(&file)?
+            );
         }
         Command::Theory { config } => {
             let config = ValidConfig::from_file(&config)?;

@@ -314,6 +314,85 @@ fn bench_device_bad_arguments_are_bad_input() {
     }
 }
 
+/// `slt check FILE`: exit code, stdout, stderr.
+fn check(path: &Path) -> (Option<i32>, String, String) {
+    let o = slt(&["check", path.to_str().unwrap()]);
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_accepts_a_good_config_without_running_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), GOOD);
+    let (code, out, err) = check(&cfg);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with(&format!("ok: {} (run config cli", cfg.display())),
+        "{out}"
+    );
+    assert!(out.contains("[train] [llc]"), "{out}");
+    // Nothing was run or written.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn check_rejects_a_bad_config_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, needle) in [
+        (GOOD.replace("chains = 2", "chains = 0"), "llc.chains"),
+        (GOOD.replace("draws = 200", "draws = \"many\""), "draws"),
+        (GOOD.replace("chains = 2", "chainz = 2"), "chainz"),
+        (
+            GOOD.replace("widths = [3, 3, 2]", "widths = [3, nan, 2]"),
+            "model.widths",
+        ),
+        // Found by `slt run` only once it measures: a toy model without training has no point.
+        (
+            "name = \"t\"\n[model]\nkind = \"tms\"\nfeatures = 4\nhidden = 2\n[llc]\n".to_string(),
+            "[train]",
+        ),
+    ] {
+        let cfg = write_config(dir.path(), &text);
+        let (code, out, err) = check(&cfg);
+        assert_eq!(code, Some(2), "{text}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains(needle), "{text}: {err} should name {needle}");
+    }
+    let (code, _, err) = check(&dir.path().join("absent.toml"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("absent.toml"), "{err}");
+}
+
+#[test]
+fn check_accepts_a_sweep_file_and_rejects_a_bad_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), GOOD);
+    let sweep = dir.path().join("sweep.toml");
+    std::fs::write(
+        &sweep,
+        "base = \"config.toml\"\n[axes]\n\"llc.draws\" = [100, 200]\n\"llc.checkpoint\" = \"all\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = check(&sweep);
+    assert_eq!(code, Some(0), "{err}");
+    // 4 checkpoints saved by the base's training (train.checkpoints = 4), times 2 draws.
+    assert!(out.contains("sweep file sweep: 8 points"), "{out}");
+    assert!(!dir.path().join("results").exists());
+    std::fs::write(
+        &sweep,
+        "base = \"config.toml\"\n[axes]\n\"llc.draws\" = [100, 0]\n",
+    )
+    .unwrap();
+    let (code, _, err) = check(&sweep);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("llc.draws"), "{err}");
+}
+
 #[test]
 fn failed_ladder_keeps_the_one_temperature_summary() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_device;
 pub mod calibrate;
+pub mod check;
 pub mod llc;
 pub mod run;
 pub mod train;
@@ -233,14 +234,19 @@ pub fn measure_point(
     }
     match (config.model.family().reference(), &problem.reference_point) {
         (Some((at, known)), Some(p)) => Ok((p.clone(), at.into(), known)),
-        _ => Err(ConfigError::Invalid {
-            key: "train".into(),
-            value: "absent".into(),
-            rule: format!(
-                "model.kind = \"{}\" has no reference point: add a [train] section",
-                config.model.kind()
-            ),
-        }
-        .into()),
+        _ => Err(no_reference_point(config).into()),
+    }
+}
+
+/// A config that measures a kind without a reference point (one that must be trained) and has no
+/// [train]: found by `slt check` before anything runs, and by the commands once they measure.
+pub fn no_reference_point(config: &RunConfig) -> ConfigError {
+    ConfigError::Invalid {
+        key: "train".into(),
+        value: "absent".into(),
+        rule: format!(
+            "model.kind = \"{}\" has no reference point: add a [train] section",
+            config.model.kind()
+        ),
     }
 }
