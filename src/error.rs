@@ -23,9 +23,11 @@ pub enum Error {
     /// peer's results), a command-line value, a config with nothing to do.
     #[error("{0}")]
     Input(String),
-    /// An estimator's error: its settings out of range or a shape it cannot take are input, the
-    /// rest (all chains diverged, a numerical failure) a failed run.
-    #[error(transparent)]
+    /// An estimator's error: a config key out of range or a shape it cannot take are input, the
+    /// rest (an internal setting out of range, all chains diverged, a numerical failure) a failed
+    /// run. An out-of-range setting is named by its config key as the user writes it
+    /// ([`config_key`]), or said to be internal.
+    #[error("{}", describe_estimator(.0))]
     Estimator(#[from] slt_estimators::Error),
     /// A run that failed on valid input: training diverged, sweep points failed.
     #[error("{0}")]
@@ -51,10 +53,14 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Input(_) => 2,
-            Error::Estimator(
-                slt_estimators::Error::OutOfRange { .. }
-                | slt_estimators::Error::InvalidShape { .. },
-            ) => 2,
+            Error::Estimator(slt_estimators::Error::OutOfRange { name, .. }) => {
+                if config_key(name).is_some() {
+                    2
+                } else {
+                    1
+                }
+            }
+            Error::Estimator(slt_estimators::Error::InvalidShape { .. }) => 2,
             Error::Estimator(_) | Error::Run(_) | Error::Write(_) | Error::Plot(_) => 1,
             Error::Context { inner, .. } => inner.exit_code(),
         }
@@ -71,6 +77,51 @@ impl Error {
             context: context.to_string(),
             inner: Box::new(self),
         }
+    }
+}
+
+/// The config key (as the user writes it) of an estimator's setting, by the name the estimator
+/// gives it in `OutOfRange`; `None` for a setting the application chooses itself, which is not in
+/// the config (a nested-sampling depth, the Laplace cutoff, RMSProp's decay, …): the user cannot
+/// have set it wrong.
+pub fn config_key(name: &str) -> Option<&'static str> {
+    Some(match name {
+        // The estimators' name is the config's key.
+        "llc.step_size" => "llc.step_size",
+        "llc.localization" => "llc.localization",
+        "llc.nbeta" => "llc.nbeta",
+        "llc.chains" => "llc.chains",
+        "llc.draws" => "llc.draws",
+        "llc.thin" => "llc.thin",
+        "llc.batch" => "llc.batch",
+        "llc.ladder" => "llc.ladder",
+        "llc.mala_every" => "llc.mala_every",
+        "hessian.top_k" => "hessian.top_k",
+        "hessian.rank_rtol" => "hessian.rank_rtol",
+        "volume.prior.half_width" => "volume.prior.half_width",
+        "volume.prior.std" => "volume.prior.std",
+        // The estimators' name for a config key spelled otherwise.
+        "volume.nested.live_points" => "volume.live_points",
+        "volume.nested.runs" => "volume.runs",
+        "volume.radial.directions" => "volume.directions",
+        "volume.eps_from" => "volume.eps.from",
+        "volume.eps_to" => "volume.eps.to",
+        "volume.eps_points" => "volume.eps.points",
+        _ => return None,
+    })
+}
+
+/// An estimator's error in words: an out-of-range config key under the key the user writes, an
+/// internal setting said to be one (a failed run, not bad input).
+fn describe_estimator(e: &slt_estimators::Error) -> String {
+    match e {
+        slt_estimators::Error::OutOfRange { name, value, rule } => match config_key(name) {
+            Some(key) => format!("{key} = {value}: {rule}"),
+            None => format!(
+                "internal setting {name} = {value}: {rule} (not a config key: the run chose it, so this is a failure of the run, not of the input)"
+            ),
+        },
+        other => other.to_string(),
     }
 }
 
@@ -150,9 +201,110 @@ mod tests {
             rule: "must be positive",
         });
         assert_eq!(range.context("the ladder").exit_code(), 2);
+        let shape = Error::from(slt_estimators::Error::InvalidShape {
+            what: "[3, 0]".into(),
+            why: "too few layers".into(),
+        });
+        assert_eq!(shape.exit_code(), 2);
         assert_eq!(Error::Input("x".into()).exit_code(), 2);
         assert_eq!(Error::Run("x".into()).exit_code(), 1);
         assert_eq!(Error::Write("x".into()).exit_code(), 1);
+    }
+
+    fn out_of_range(name: &'static str) -> Error {
+        Error::from(slt_estimators::Error::OutOfRange {
+            name,
+            value: "0".into(),
+            rule: "must be at least 1",
+        })
+    }
+
+    #[test]
+    fn estimator_settings_are_named_by_their_config_key() {
+        for (name, key) in [
+            ("volume.nested.live_points", "volume.live_points"),
+            ("volume.nested.runs", "volume.runs"),
+            ("volume.radial.directions", "volume.directions"),
+            ("volume.eps_from", "volume.eps.from"),
+            ("volume.eps_to", "volume.eps.to"),
+            ("volume.eps_points", "volume.eps.points"),
+            ("llc.chains", "llc.chains"),
+            ("hessian.top_k", "hessian.top_k"),
+        ] {
+            let e = out_of_range(name);
+            assert_eq!(e.exit_code(), 2, "{name}");
+            assert_eq!(e.to_string(), format!("{key} = 0: must be at least 1"));
+            assert_eq!(e.context("volume").exit_code(), 2);
+        }
+    }
+
+    #[test]
+    fn internal_settings_out_of_range_are_a_failed_run() {
+        for name in [
+            "volume.nested.max_depth",
+            "volume.nested.walk_steps",
+            "llc.divergence_radius",
+            "volume.laplace.cutoff",
+            "llc.rmsprop_decay",
+            "hessian.lanczos_steps",
+            "eps",
+        ] {
+            let e = out_of_range(name);
+            assert_eq!(e.exit_code(), 1, "{name}");
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!("internal setting {name} = 0"))
+                    && text.contains("not a config key"),
+                "{text}"
+            );
+            assert_eq!(e.context("volume").exit_code(), 1);
+        }
+    }
+
+    /// Every key [`config_key`] names is a key of the config schema: set to a value of the wrong
+    /// type, the config is rejected for that value, not for an unknown key.
+    #[test]
+    fn config_keys_are_keys_of_the_schema() {
+        let names = [
+            "llc.step_size",
+            "llc.localization",
+            "llc.nbeta",
+            "llc.chains",
+            "llc.draws",
+            "llc.thin",
+            "llc.batch",
+            "llc.ladder",
+            "llc.mala_every",
+            "hessian.top_k",
+            "hessian.rank_rtol",
+            "volume.prior.half_width",
+            "volume.prior.std",
+            "volume.nested.live_points",
+            "volume.nested.runs",
+            "volume.radial.directions",
+            "volume.eps_from",
+            "volume.eps_to",
+            "volume.eps_points",
+        ];
+        for name in names {
+            let key = config_key(name).expect("a config key");
+            let mut tree: toml::Table =
+                toml::from_str("name = \"x\"\n[model]\nkind = \"dln\"\nwidths = [3, 2, 3]\n")
+                    .unwrap();
+            if key == "volume.prior.std" {
+                crate::sweep::set_key(&mut tree, "volume.prior.kind", "gaussian".into()).unwrap();
+            } else if key.starts_with("volume.prior.") {
+                crate::sweep::set_key(&mut tree, "volume.prior.kind", "box".into()).unwrap();
+            }
+            crate::sweep::set_key(&mut tree, key, toml::Value::Boolean(true)).unwrap();
+            let err = crate::config::ValidConfig::from_toml(&toml::to_string(&tree).unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                !err.contains("unknown field") && !err.contains("missing field"),
+                "{key}: {err}"
+            );
+        }
     }
 
     #[test]
