@@ -811,6 +811,9 @@ mod tests {
         }
     }
 
+    /// Traces with every chain's last draw.
+    type Observed = (Vec<ChainTrace>, Vec<LastDraw>);
+
     /// The executor's run of a host batch, and [`run_chains_observed`]'s, with every chain's last
     /// draw.
     fn both<L: Landscape, S: Sampler>(
@@ -819,10 +822,7 @@ mod tests {
         center: &[f64],
         settings: &ChainSettings,
         cheap: bool,
-    ) -> (
-        (Vec<ChainTrace>, Vec<LastDraw>),
-        (Vec<ChainTrace>, Vec<LastDraw>),
-    ) {
+    ) -> (Observed, Observed) {
         let mut batch = HostBatch::new(landscape, sampler, center, settings.chains, cheap);
         let batched =
             run_chains_batched(&mut batch, settings, &|_| {}, |_| LastDraw::default()).unwrap();
