@@ -616,10 +616,6 @@ fn check_family_data_keys(c: &RunConfig) -> Result<(), ConfigError> {
         ),
         ("train_fraction", d.train_fraction.map(|v| v.to_string())),
     ];
-    debug_assert!(set
-        .iter()
-        .map(|(k, _)| *k)
-        .eq(crate::models::family::FAMILY_DATA_KEYS));
     let reads = c.model.family().capabilities().data_keys;
     for (key, value) in set {
         if let Some(value) = value.filter(|_| !reads.contains(&key)) {

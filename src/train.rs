@@ -156,16 +156,11 @@ pub fn load_checkpoint(shape: &NetShape, path: &Path) -> Result<Vec<f64>> {
     let record = burn::store::ModuleRecord::load(path)
         .input_context(|| format!("reading checkpoint {}", path.display()))?;
     let device = Device::default();
-    let template = Net::from_flat(shape, &vec![0.0; shape_dim(shape)], &device);
+    let template = Net::from_flat(shape, &vec![0.0; shape.dim()], &device);
     let net = template
         .try_load_record(record)
         .input_context(|| format!("checkpoint {} does not fit the model", path.display()))?;
     Ok(net.to_flat())
-}
-
-/// Number of parameters of a network shape.
-pub fn shape_dim(shape: &NetShape) -> usize {
-    shape.dim()
 }
 
 /// Trains the problem's network with burn, saving checkpoints into `checkpoint_dir`.

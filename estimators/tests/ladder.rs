@@ -1,9 +1,9 @@
-//! The temperature ladder against exact tempered expectations (quadrature) and against sampled rungs on normal crossings.
+//! The temperature ladder against exact tempered expectations (quadrature) and against sampled rungs on normal crossings, with every sampler.
 
 use slt_estimators::calibration::unit_information_localization;
 use slt_estimators::chains::ChainSettings;
-use slt_estimators::ladder::{fit_rlct, run_ladder_detailed, LadderSettings};
-use slt_estimators::{Potential, Sgld, TemperedPosterior};
+use slt_estimators::ladder::{fit_rlct, run_ladder_detailed, LadderRun, LadderSettings};
+use slt_estimators::{Potential, SamplerKind, Sgld, TemperedPosterior};
 
 /// E[tK] under exp(−tK(x, y) − γ(x² + y²)/2) by the trapezoid rule in log coordinates x = e^a,
 /// y = e^b on the positive quadrant (the potentials are even), a, b ∈ [−30, ln sqrt(100/γ)], step 0.04
@@ -107,6 +107,49 @@ fn fit_on_exact_tempered_values_recovers_lambda_and_m() {
     }
 }
 
+/// The sampled ladder of `kind` on the potential `monos`, one setting for every test: γ = 1, the step
+/// the auto rule gives `kind` for SGLD's ε·nβ = 0.05 ([`SamplerKind::auto_step`]), 4 chains × 2e6
+/// steps at the base rung (× sqrt(f) above, drifting rungs rerun: the ladder's defaults, without
+/// precision extensions), seed 7.
+pub fn sampled_ladder(kind: SamplerKind, monos: &[Vec<u32>]) -> LadderRun {
+    let p = Potential::new(monos).unwrap();
+    let nb0 = base_nbeta();
+    let base = kind
+        .build(
+            kind.auto_step(0.05 / nb0),
+            TemperedPosterior {
+                nbeta: nb0,
+                localization: 1.0,
+            },
+        )
+        .unwrap();
+    let steps = 2_000_000;
+    let settings = ChainSettings {
+        chains: 4,
+        draws: 20_000,
+        burnin: steps / 10,
+        thin: steps / 20_000,
+        batch_size: 1,
+        seed: 7,
+        divergence_radius: 1e3,
+        full_loss_every: 0,
+        threads: 0,
+    };
+    run_ladder_detailed(
+        &p,
+        &vec![0.0; monos[0].len()],
+        &base,
+        // The fit at these fixed settings (the precision extensions are tested below).
+        &LadderSettings {
+            max_extensions: 0,
+            ..LadderSettings::default()
+        },
+        &settings,
+        &|_| {},
+    )
+    .unwrap()
+}
+
 /// SGLD ladders on the four potentials, one setting for all: γ = 1, ε·nβ = 0.05 on every rung,
 /// 4 chains × 2e6 steps at the base rung (× sqrt(f) above, drifting rungs rerun: the ladder's
 /// defaults, without precision extensions), seed 7. Bound: 5% of λ and m exact. The bound is the model
@@ -124,42 +167,7 @@ fn fit_on_exact_tempered_values_recovers_lambda_and_m() {
 fn sampled_case(which: usize) {
     let gamma = 1.0;
     let (name, monos, lam, m, exact) = cases().swap_remove(which);
-    let p = Potential::new(&monos).unwrap();
-    let d = monos[0].len();
-    let nb0 = base_nbeta();
-    let base = Sgld::new(
-        0.05 / nb0,
-        TemperedPosterior {
-            nbeta: nb0,
-            localization: gamma,
-        },
-    )
-    .unwrap();
-    let steps = 2_000_000;
-    let settings = ChainSettings {
-        chains: 4,
-        draws: 20_000,
-        burnin: steps / 10,
-        thin: steps / 20_000,
-        batch_size: 1,
-        seed: 7,
-        divergence_radius: 1e3,
-        full_loss_every: 0,
-        threads: 0,
-    };
-    let run = run_ladder_detailed(
-        &p,
-        &vec![0.0; d],
-        &base,
-        // The fit at these fixed settings (the precision extensions are tested below).
-        &LadderSettings {
-            max_extensions: 0,
-            ..LadderSettings::default()
-        },
-        &settings,
-        &|_| {},
-    )
-    .unwrap();
+    let run = sampled_ladder(SamplerKind::Sgld, &monos);
     let fit = &run.rlct;
     for r in &run.rungs {
         println!(
@@ -294,4 +302,63 @@ fn ladder_extends_rungs_until_m_is_pinned() {
     }
     assert!(loose.rungs.iter().all(|r| r.extensions == 0));
     assert_eq!(loose.rlct, first.rlct);
+}
+
+// The ladder with the other samplers of the family (rungs by `Sampler::tempered`).
+
+/// x² + y⁴ (λ = 3/4, m = 1). Bound: 5% of λ (the SGLD ladder's bar, estimators/tests/ladder.rs) and
+/// m exact. Twin: the fit must separate λ from the regular model's d/2 = 1 by more than its bar,
+/// and the rungs' λ̂ must be flat in nβ (m = 1): the coldest and warmest rung agree within 4
+/// combined stderrs (false-positive rate about 6e-5 for Gaussian errors); a sampler whose rungs
+/// were not rescaled to the colder temperature would bias them apart.
+fn x2_plus_y4(kind: SamplerKind) {
+    let run = sampled_ladder(kind, &[vec![2, 0], vec![0, 4]]);
+    let fit = &run.rlct;
+    assert!((fit.lambda - 0.75).abs() < 0.05 * 0.75, "{fit:?}");
+    assert_eq!(fit.multiplicity_int, 1, "{fit:?}");
+    let (warm, cold) = (&run.rungs[0].llc, &run.rungs[3].llc);
+    let combined = (warm.stderr.powi(2) + cold.stderr.powi(2)).sqrt();
+    assert!(
+        (warm.mean - cold.mean).abs() < 4.0 * combined,
+        "rungs drift with nβ: {} vs {} (± {combined})",
+        warm.mean,
+        cold.mean
+    );
+}
+
+/// x²y² (λ = 1/2, m = 2). Bound: 5% of λ and m exact. Twin (can fail: it depends on the rungs, not
+/// on the fit): the single-temperature λ̂ at the base nβ is more than 5% below λ, so the ladder's
+/// correction is what brought the fit within its bar.
+fn x2y2(kind: SamplerKind) {
+    let run = sampled_ladder(kind, &[vec![2, 2]]);
+    let fit = &run.rlct;
+    assert!((fit.lambda - 0.5).abs() < 0.05 * 0.5, "{fit:?}");
+    assert_eq!(fit.multiplicity_int, 2, "{fit:?}");
+    assert!(run.rungs[0].llc.mean < 0.95 * 0.5, "{:?}", run.rungs[0].llc);
+}
+
+/// Known to fail, kept visible: RMSProp-SGLD's λ̂ on x² + y⁴ rises from 0.780 at the base rung to
+/// 0.832 at the coldest (4 chains, seed 7: ± 0.003 each), so the fit reads m = 2 and λ = 0.917 (+22%).
+/// SGLD and SGNHT rungs are flat on the same landscape. The omitted ∇·G term (pSGLD's bias, +5.6% on
+/// w⁴ at the default decay: sampler/rmsprop_sgld.rs) grows at the colder rungs; an 8× longer
+/// memory at the coldest rung (decay 1 − (1 − α)/sqrt(f)) did not remove it (0.825). docs/ladder.md states the limitation.
+#[test]
+#[ignore = "known limitation: rmsprop-sgld's rungs drift up with nβ on x² + y⁴ (docs/ladder.md)"]
+fn rmsprop_ladder_x2_plus_y4() {
+    x2_plus_y4(SamplerKind::RmspropSgld);
+}
+
+#[test]
+fn sgnht_ladder_x2_plus_y4() {
+    x2_plus_y4(SamplerKind::Sgnht);
+}
+
+#[test]
+fn rmsprop_ladder_x2y2() {
+    x2y2(SamplerKind::RmspropSgld);
+}
+
+#[test]
+fn sgnht_ladder_x2y2() {
+    x2y2(SamplerKind::Sgnht);
 }

@@ -171,7 +171,7 @@ pub fn run_device_bench(
         let row = DeviceBenchRow {
             device: device.name().to_string(),
             widths: widths.join("-"),
-            params: crate::train::shape_dim(problem.shape.as_ref().expect("an MLP has a shape")),
+            params: problem.shape.as_ref().expect("an MLP has a shape").dim(),
             chains: spec.chains,
             batch: spec.batch,
             steps: spec.steps,

@@ -329,7 +329,7 @@ fn rlct_summary(l: &LadderReport) -> RlctSummary {
         stationarity_p: l.rungs.iter().map(|g| g.stationarity_p).collect(),
         reruns: l.rungs.iter().map(|g| g.reruns).collect(),
         extensions: l.rungs.iter().map(|g| g.extensions).collect(),
-        multiplicity_uncertainty: l.multiplicity_uncertainty,
+        multiplicity_uncertainty: r.multiplicity_uncertainty(),
         step_stiffness: l.step_stiffness.clone(),
     }
 }

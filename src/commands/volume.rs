@@ -157,7 +157,7 @@ pub fn volume_phase(ctx: &mut RunContext<'_>) -> Result<()> {
     let (config, opts) = (ctx.config, ctx.opts);
     let center = &ctx.center;
     let vc: VolumeConfig = config.volume.clone().unwrap_or_default();
-    let landscape = basin_landscape(&ctx.problem, center, vc.loss, vc.layer)?;
+    let landscape = basin_landscape(&ctx.problem, &ctx.landscape, center, vc.loss, vc.layer)?;
     let prior = vc.prior;
     let grid = EpsGrid::new(vc.eps.from, vc.eps.to, vc.eps.points)?;
     let start = Instant::now();
@@ -467,21 +467,24 @@ impl<L: Landscape> Landscape for PrefixLandscape<L> {
     }
 }
 
-/// The landscape whose excess defines the basin: the training loss, or the behavioural loss
+/// The landscape whose excess defines the basin: the training loss (`training`, the problem's), or the behavioural loss
 /// ½ mean‖f_k(w; x) − f_k(w*; x)‖² over the training inputs, f_k the network's output (k = all
 /// layers) or its layer-k activations (pre-ReLU for an MLP); the later layers' parameters are then
 /// flat directions of the basin. For a classifier's output the behavioural loss is the KL divergence
 /// mean_x KL(p_{w*}(·|x) ‖ p_w(·|x)) of its predicted class distributions (0 at w*).
 pub fn basin_landscape(
     problem: &Problem,
+    training: &FastLandscape,
     center: &[f64],
     loss: BasinLoss,
     layer: Option<usize>,
 ) -> Result<PrefixLandscape<FastLandscape>> {
-    let full = problem.landscape();
-    let dim = full.dim();
+    let dim = training.dim();
     if loss == BasinLoss::Train {
-        return Ok(PrefixLandscape { inner: full, dim });
+        return Ok(PrefixLandscape {
+            inner: training.clone(),
+            dim,
+        });
     }
     let data = problem
         .train

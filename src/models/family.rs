@@ -24,15 +24,6 @@ pub struct Capabilities {
     pub behavioural: bool,
 }
 
-/// The [data] keys that belong to some family; the rest (n, test_n) are every family's.
-pub const FAMILY_DATA_KEYS: [&str; 5] = [
-    "teacher_rank",
-    "singular_values",
-    "noise",
-    "feature_probability",
-    "train_fraction",
-];
-
 /// A data set, a network and a reference point for a kind's [model] section (its config type).
 pub trait Family: Sync {
     /// What the kind can do.

@@ -123,6 +123,17 @@ impl Dataset {
     }
 }
 
+/// The training set (`data.n` points) and, when `data.test_n` > 0, the held-out set, drawn by
+/// `make` in that order (so the same seed gives the same training set with or without a test set).
+pub(crate) fn train_and_test(
+    d: &DataConfig,
+    mut make: impl FnMut(usize) -> Dataset,
+) -> (Dataset, Option<Dataset>) {
+    let train = make(d.n());
+    let test = (d.test_n > 0).then(|| make(d.test_n));
+    (train, test)
+}
+
 /// A model of a config, ready to train or measure: its data, its shape, its reference point.
 #[derive(Debug, Clone)]
 pub struct Problem {

@@ -24,7 +24,7 @@ use crate::sampler::{AnySampler, Sampler, Sgld, TemperedPosterior};
 mod report;
 mod request;
 
-pub use report::{Diagnostic, LadderReport, LlcReport, RunEvent, RunObserver, Sampled, Silent};
+pub use report::{Diagnostic, LadderReport, LlcReport, RunEvent, RunObserver, Sampled};
 pub use request::{LadderLocalization, LadderRequest, LlcRequest};
 
 /// The run's rules: when to retry, rerun, and warn.
@@ -92,11 +92,6 @@ impl<'a, L: Landscape> LlcRun<'a, L> {
     pub fn stacked(mut self, stacked: &'a dyn StackedSgld) -> Self {
         self.stacked = Some(stacked);
         self
-    }
-
-    /// The request.
-    pub fn request(&self) -> &LlcRequest {
-        &self.request
     }
 
     /// Resolves the auto settings and runs the chains: at an auto step, chains that diverge are run
@@ -451,7 +446,6 @@ impl<'a, L: Landscape> LlcRun<'a, L> {
             step_size: sampler.step_size(),
             rungs,
             step_stiffness,
-            multiplicity_uncertainty: uncertainty,
             seconds: start.elapsed().as_secs_f64(),
         })
     }

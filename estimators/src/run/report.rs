@@ -66,12 +66,6 @@ pub trait RunObserver: Sync {
     fn event(&self, _event: &RunEvent<'_>) {}
 }
 
-/// An observer that watches nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Silent;
-
-impl RunObserver for Silent {}
-
 /// What a reader of the estimate should be told, in the order the run found it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Diagnostic {
@@ -207,8 +201,6 @@ pub struct LadderReport {
     pub rungs: Vec<LadderRung>,
     /// Per rung, ε_k·(nβ_k·h_top + γ) at its chains' end points (empty for a preconditioned sampler).
     pub step_stiffness: Vec<f64>,
-    /// σ_m·Δ_m / λ ([`RlctEstimate::multiplicity_uncertainty`]).
-    pub multiplicity_uncertainty: f64,
     /// Seconds the ladder took.
     pub seconds: f64,
 }

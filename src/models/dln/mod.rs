@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use slt_estimators::theory;
 
 use super::family::{Capabilities, Family, FamilyProblem};
-use super::{Dataset, NetShape, Problem};
+use super::{train_and_test, Dataset, NetShape, Problem};
 use crate::data::{gaussian_inputs, linear_targets, DlnTeacher};
 use crate::sections::data::DataConfig;
 use crate::sections::rules::{check_widths, invalid, ConfigError};
@@ -79,7 +79,7 @@ impl Family for Dln {
         let teacher = DlnTeacher::new(widths, &sv, rng);
         let t = teacher.product();
         let (din, dout) = (widths[0], widths[widths.len() - 1]);
-        let mut make = |count: usize| {
+        let make = |count: usize| {
             let x = gaussian_inputs(count, din, rng);
             let y = linear_targets(&t, dout, din, &x, d.noise, rng);
             Dataset {
@@ -89,8 +89,7 @@ impl Family for Dln {
                 d_out: dout,
             }
         };
-        let train = make(d.n());
-        let test = (d.test_n > 0).then(|| make(d.test_n));
+        let (train, test) = train_and_test(d, make);
         FamilyProblem {
             train: Some(train),
             test,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use slt_estimators::Landscape;
 
 use super::family::{Capabilities, Family, FamilyProblem};
-use super::{Dataset, NetShape};
+use super::{train_and_test, Dataset, NetShape};
 use crate::data::gaussian_inputs;
 use crate::sections::data::DataConfig;
 use crate::sections::rules::{check_widths, ConfigError};
@@ -50,7 +50,7 @@ impl Family for Mlp {
         let teacher = random_mlp(widths, 1.0, rng);
         let (din, dout) = (widths[0], widths[widths.len() - 1]);
         let probe = MlpLandscape::new(widths, vec![0.0; din], vec![0.0; dout]);
-        let mut make = |count: usize| {
+        let make = |count: usize| {
             let x = gaussian_inputs(count, din, rng);
             let mut ws = probe.workspace();
             let mut y = Vec::with_capacity(count * dout);
@@ -73,8 +73,7 @@ impl Family for Mlp {
                 d_out: dout,
             }
         };
-        let train = make(d.n());
-        let test = (d.test_n > 0).then(|| make(d.test_n));
+        let (train, test) = train_and_test(d, make);
         FamilyProblem {
             train: Some(train),
             test,

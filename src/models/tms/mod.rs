@@ -9,7 +9,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
 use super::family::{Capabilities, Family, FamilyProblem};
-use super::{Dataset, NetShape};
+use super::{train_and_test, Dataset, NetShape};
 use crate::sections::data::DataConfig;
 use crate::sections::rules::{at_least, invalid, ConfigError};
 
@@ -53,7 +53,7 @@ impl Family for Tms {
     fn build(&self, d: &DataConfig, rng: &mut Xoshiro256PlusPlus) -> FamilyProblem {
         let features = self.features;
         let p = d.feature_probability.unwrap_or(1.0 / features as f64);
-        let mut make = |count: usize| {
+        let make = |count: usize| {
             let x = sparse_inputs(count, features, p, rng);
             Dataset {
                 targets: x.clone(),
@@ -62,8 +62,7 @@ impl Family for Tms {
                 d_out: features,
             }
         };
-        let train = make(d.n());
-        let test = (d.test_n > 0).then(|| make(d.test_n));
+        let (train, test) = train_and_test(d, make);
         FamilyProblem {
             train: Some(train),
             test,
