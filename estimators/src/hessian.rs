@@ -406,14 +406,21 @@ pub fn hessian_spectrum<L: Landscape>(
     })
 }
 
-/// Lanczos with full reorthogonalization from `start` for `steps` products: the Ritz values
-/// (ascending) and, for each, the squared first component of its eigenvector of the tridiagonal
-/// matrix (the quadrature weights of the start vector). Stops early on an invariant subspace.
-fn lanczos<L: Landscape>(
+/// A Lanczos run: the Ritz values (ascending), the tridiagonal matrix's eigenvectors, and the
+/// orthonormal Krylov basis they are coordinates in.
+struct Krylov {
+    values: Vec<f64>,
+    coords: faer::Mat<f64>,
+    basis: Vec<Vec<f64>>,
+}
+
+/// Lanczos with full reorthogonalization from `start` for `steps` products. Stops early on an
+/// invariant subspace.
+fn krylov<L: Landscape>(
     op: &mut HessianOperator<'_, L>,
     start: &[f64],
     steps: usize,
-) -> Result<(Vec<f64>, Vec<f64>)> {
+) -> Result<Krylov> {
     let d = op.dim();
     let norm = start.iter().map(|x| x * x).sum::<f64>().sqrt();
     if !(norm > 0.0 && norm.is_finite()) {
@@ -452,6 +459,7 @@ fn lanczos<L: Landscape>(
         basis.push(w.iter().map(|x| x / b).collect());
     }
     let m = alpha.len();
+    basis.truncate(m);
     let mut t = faer::Mat::<f64>::zeros(m, m);
     for i in 0..m {
         t[(i, i)] = alpha[i];
@@ -466,10 +474,82 @@ fn lanczos<L: Landscape>(
             what: "lanczos",
             why: format!("tridiagonal eigensolver: {e:?}"),
         })?;
-    let (s, u) = (eig.S(), eig.U());
-    let values: Vec<f64> = (0..m).map(|i| s[i]).collect();
-    let weights: Vec<f64> = (0..m).map(|i| u[(0, i)] * u[(0, i)]).collect();
-    Ok((values, weights))
+    let values: Vec<f64> = (0..m).map(|i| eig.S()[i]).collect();
+    Ok(Krylov {
+        values,
+        coords: eig.U().to_owned(),
+        basis,
+    })
+}
+
+impl Krylov {
+    /// The Ritz vector of the `i`-th smallest Ritz value, in the landscape's coordinates.
+    fn ritz_vector(&self, i: usize) -> Vec<f64> {
+        let d = self.basis[0].len();
+        let mut v = vec![0.0; d];
+        for (j, q) in self.basis.iter().enumerate() {
+            let c = self.coords[(j, i)];
+            v.iter_mut().zip(q).for_each(|(x, y)| *x += c * y);
+        }
+        v
+    }
+}
+
+/// Lanczos with full reorthogonalization from `start` for `steps` products: the Ritz values
+/// (ascending) and, for each, the squared first component of its eigenvector of the tridiagonal
+/// matrix (the quadrature weights of the start vector). Stops early on an invariant subspace.
+fn lanczos<L: Landscape>(
+    op: &mut HessianOperator<'_, L>,
+    start: &[f64],
+    steps: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let k = krylov(op, start, steps)?;
+    let weights = (0..k.values.len())
+        .map(|i| k.coords[(0, i)] * k.coords[(0, i)])
+        .collect();
+    Ok((k.values, weights))
+}
+
+/// The two ends of a Hessian's spectrum seen from one Krylov space: the extreme Ritz values and
+/// their vectors (unit length).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpectrumEnds {
+    /// The largest Ritz value (converges to the top eigenvalue first).
+    pub top: f64,
+    /// The smallest Ritz value (the most negative eigenvalue at a strict saddle).
+    pub bottom: f64,
+    /// The Ritz vector of `top`.
+    pub top_vector: Vec<f64>,
+    /// The Ritz vector of `bottom`. Where the bottom eigenvalue is degenerate (a null space), the
+    /// Krylov space holds only the start's projection onto it: a random direction of that space.
+    pub bottom_vector: Vec<f64>,
+    /// Every Ritz value (ascending): the nodes of the start's spectral quadrature, which cover the
+    /// spectrum's interior coarsely and its edges well.
+    pub values: Vec<f64>,
+}
+
+/// The extreme Ritz pairs of the Hessian after `steps` Lanczos products from `start`.
+pub fn spectrum_ends<L: Landscape>(
+    op: &mut HessianOperator<'_, L>,
+    start: &[f64],
+    steps: usize,
+) -> Result<SpectrumEnds> {
+    let k = krylov(op, start, steps.max(1))?;
+    let m = k.values.len();
+    let unit = |mut v: Vec<f64>| {
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm > 0.0 {
+            v.iter_mut().for_each(|x| *x /= norm);
+        }
+        v
+    };
+    Ok(SpectrumEnds {
+        top: k.values[m - 1],
+        bottom: k.values[0],
+        top_vector: unit(k.ritz_vector(m - 1)),
+        bottom_vector: unit(k.ritz_vector(0)),
+        values: k.values,
+    })
 }
 
 /// The top `k` eigenvalues (descending) of the Hessian at `center`, by Lanczos with `steps`

@@ -108,6 +108,7 @@ impl LlcRequest {
             burnin: self.burnin,
             thin: self.thin,
             batch: self.batch,
+            chains: self.chains,
             seed: self.seed,
         }
     }
