@@ -94,7 +94,7 @@ enum Command {
         y: Option<String>,
     },
     /// SGLD throughput on the standard workloads (toy model, small MLP, wide MLP), with the ratio to
-    /// devinterp when its results (../shared/peer/run.sh OUTDIR) are given.
+    /// devinterp when its results (scripts/peer/run.sh OUTDIR) are given.
     Bench {
         /// Folder of the peer's JSON results, measured in the same sitting.
         #[arg(long)]

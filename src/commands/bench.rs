@@ -12,7 +12,7 @@ use crate::config::{ModelConfig, ValidConfig};
 use crate::error::{Context, Error, IoContext, Result};
 use crate::report::write_csv;
 
-/// The standard workloads of ../shared/peer/README.md: (name, config). The names match the peer's
+/// The standard workloads (configs/bench/, read by the peer too: scripts/peer/README.md): (name, config). The names match the peer's
 /// result files (`<name>.json` from its run.sh).
 const WORKLOADS: [(&str, &str); 3] = [
     ("tms", include_str!("../../configs/bench/tms.toml")),

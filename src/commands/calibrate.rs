@@ -51,7 +51,14 @@ pub fn run_calibrate(config: &ValidConfig, opts: &RunOptions) -> Result<Vec<Cali
     let (center, _, _) = measure_point(config, &problem, None, &opts.out)?;
     let landscape = problem.landscape();
     let request = llc.request(config.seed).settings_request();
-    let chosen = resolve_settings(&landscape, &center, problem.n, llc.draws, request)?;
+    let chosen = resolve_settings(
+        &landscape,
+        &center,
+        problem.n,
+        llc.draws,
+        request,
+        &slt_estimators::run::Quiet,
+    )?;
     let init_loss = full_loss(&landscape, &center);
     let cap = rule::MAX_STEPS;
     let mut cells = Vec::new();

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use indicatif::ProgressBar;
 use slt_estimators::calibration::rule::KAPPA;
 use slt_estimators::llc::running_llc;
-use slt_estimators::run::{policy, Diagnostic, LadderReport, RunEvent, RunObserver};
+use slt_estimators::run::{policy, AutoStage, Diagnostic, LadderReport, RunEvent, RunObserver};
 use slt_estimators::{Landscape, LlcRun};
 
 use super::{RunContext, RunOptions, Trained};
@@ -66,6 +66,26 @@ impl RunObserver for Progress<'_> {
             RunEvent::BurninExtended { burnin, p } => format!(
                 "llc: the loss trace still drifted after the auto burn-in of {burnin} steps (p = {p:.1e}); running again with 4× the burn-in"
             ),
+            RunEvent::Auto(stage) => match stage {
+                AutoStage::Probed {
+                    top,
+                    bottom,
+                    evaluations,
+                } => format!(
+                    "auto: Hessian eigenvalues from {bottom:.3e} to {top:.3e} ({evaluations} products and loss evaluations)"
+                ),
+                AutoStage::Step { step_size, rounds } => {
+                    format!("auto: step size {step_size:.3e} after {rounds} pilot round(s)")
+                }
+                AutoStage::Mixing {
+                    length,
+                    tau_steps,
+                    resolved,
+                } => format!(
+                    "auto: mixing pilot of {length} steps: autocorrelation time {tau_steps:.0} steps{}",
+                    if *resolved { " (accepted)" } else { "" }
+                ),
+            },
             RunEvent::LadderStarted {
                 localization,
                 source,

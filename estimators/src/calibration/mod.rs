@@ -5,6 +5,7 @@ use rand_distr::StandardNormal;
 
 use crate::hessian::HessianOperator;
 use crate::landscape::{Batch, Landscape};
+use crate::run::{AutoStage, RunEvent, RunObserver};
 use crate::sampler::{ChainRng, TemperedPosterior};
 
 mod pilot;
@@ -193,6 +194,7 @@ pub fn resolve_settings<L: Landscape>(
     n: usize,
     draws: usize,
     request: SettingsRequest,
+    obs: &dyn RunObserver,
 ) -> crate::Result<ResolvedSettings> {
     let nbeta = request
         .nbeta
@@ -214,6 +216,11 @@ pub fn resolve_settings<L: Landscape>(
     let points = probe_points(landscape);
     let batch = probe_batch(landscape, &points);
     let probe = probe_landscape(landscape, center, batch, nbeta, request.seed)?;
+    obs.event(&RunEvent::Auto(AutoStage::Probed {
+        top: probe.top_eigenvalue,
+        bottom: probe.bottom_eigenvalue,
+        evaluations: probe.products + probe.loss_evaluations,
+    }));
     let scales = Scales::of(&probe, nbeta, request.localization);
     let localization = scales.localization;
     let posterior = TemperedPosterior {
@@ -230,6 +237,7 @@ pub fn resolve_settings<L: Landscape>(
             rule::KAPPA / (scales.stiffness_max + localization).max(1e-12),
             scales.stiffness_slow,
             &request,
+            obs,
         )?,
     };
     // The integrated autocorrelation time of the energy nβ h x²/2 of a linear mode of stiffness k.
@@ -237,7 +245,7 @@ pub fn resolve_settings<L: Landscape>(
     let mixing = if request.burnin.is_none() || request.thin.is_none() {
         let cap = (rule::MIXING_MAX_FRACTION * rule::MAX_STEPS) as usize;
         Some(pilot::pilot_mixing(
-            landscape, center, batch, posterior, step_size, cap, &request,
+            landscape, center, batch, posterior, step_size, cap, &request, obs,
         )?)
     } else {
         None

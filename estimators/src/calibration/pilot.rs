@@ -5,6 +5,7 @@ use super::{divergence_radius, rule, SettingsRequest};
 use crate::chains::{run_chains_observed, ChainObserver, ChainSettings};
 use crate::diagnostics::{effective_sample_size, mean_and_variance};
 use crate::landscape::{Batch, Landscape};
+use crate::run::{AutoStage, RunEvent, RunObserver};
 use crate::sampler::{Sgld, TemperedPosterior};
 
 /// Keeps the point of a chain's last kept draw.
@@ -31,6 +32,7 @@ pub(super) fn pilot_step_size<L: Landscape>(
     first: f64,
     stiffness_slow: f64,
     request: &SettingsRequest,
+    obs: &dyn RunObserver,
 ) -> crate::Result<(f64, usize)> {
     let mut eps = first;
     for round in 0..rule::PILOT_ROUNDS {
@@ -48,10 +50,19 @@ pub(super) fn pilot_step_size<L: Landscape>(
             threads: 0,
         };
         let sampler = Sgld::new(eps, posterior)?;
-        let (traces, ends) =
-            run_chains_observed(landscape, &sampler, center, &settings, &|_| {}, |_| {
-                LastPoint(Vec::new())
-            })?;
+        obs.phase(
+            "auto: step pilot",
+            (settings.chains * settings.steps_per_chain()) as u64,
+        );
+        let (traces, ends) = run_chains_observed(
+            landscape,
+            &sampler,
+            center,
+            &settings,
+            &|k| obs.progress(k),
+            |_| LastPoint(Vec::new()),
+        )?;
+        obs.phase_done();
         if traces.iter().any(|t| t.divergence.is_some()) {
             eps /= 4.0;
             continue;
@@ -66,7 +77,12 @@ pub(super) fn pilot_step_size<L: Landscape>(
             .fold(0.0, f64::max);
         let target = rule::KAPPA / stiffness.max(1e-12);
         if eps <= 1.5 * target {
-            return Ok((eps.min(target), round + 1));
+            let step_size = eps.min(target);
+            obs.event(&RunEvent::Auto(AutoStage::Step {
+                step_size,
+                rounds: round + 1,
+            }));
+            return Ok((step_size, round + 1));
         }
         eps = target;
     }
@@ -131,6 +147,7 @@ pub(super) fn pilot_mixing<L: Landscape>(
     eps: f64,
     max_length: usize,
     request: &SettingsRequest,
+    obs: &dyn RunObserver,
 ) -> crate::Result<Mixing> {
     let sampler = Sgld::new(eps, posterior)?;
     let mut ws = landscape.workspace();
@@ -151,15 +168,24 @@ pub(super) fn pilot_mixing<L: Landscape>(
             full_loss_every: 0,
             threads: 0,
         };
-        let (traces, observed) =
-            run_chains_observed(landscape, &sampler, center, &settings, &|_| {}, |_| {
-                ProbeLoss {
-                    landscape,
-                    batch: probe_batch,
-                    ws: landscape.workspace(),
-                    losses: Vec::with_capacity(draws),
-                }
-            })?;
+        obs.phase(
+            "auto: mixing pilot",
+            (settings.chains * settings.steps_per_chain()) as u64,
+        );
+        let (traces, observed) = run_chains_observed(
+            landscape,
+            &sampler,
+            center,
+            &settings,
+            &|k| obs.progress(k),
+            |_| ProbeLoss {
+                landscape,
+                batch: probe_batch,
+                ws: landscape.workspace(),
+                losses: Vec::with_capacity(draws),
+            },
+        )?;
+        obs.phase_done();
         cost += length * rule::MIXING_CHAINS;
         let thin = settings.thin;
         let kept: Vec<Vec<f64>> = traces
@@ -181,12 +207,18 @@ pub(super) fn pilot_mixing<L: Landscape>(
         let stable = tau_steps <= rule::MIXING_STABLE * previous_tau
             || measured.is_some_and(|m| m.1 < 2.0 && previous_tau.is_finite());
         previous_tau = tau_steps;
+        let accepted = measured.is_some_and(|(transient, tau_draws, _, _)| {
+            transient < draws / 2
+                && (draws / 2) as f64 / tau_draws >= rule::MIXING_MIN_ESS
+                && stable
+        });
+        obs.event(&RunEvent::Auto(AutoStage::Mixing {
+            length,
+            tau_steps,
+            resolved: accepted,
+        }));
         match measured {
-            Some((transient, tau_draws, variance, llc))
-                if transient < draws / 2
-                    && (draws / 2) as f64 / tau_draws >= rule::MIXING_MIN_ESS
-                    && stable =>
-            {
+            Some((transient, tau_draws, variance, llc)) if accepted => {
                 return Ok(Mixing {
                     tau_steps: tau_draws * thin as f64,
                     transient_steps: transient * thin,

@@ -24,7 +24,9 @@ use crate::sampler::{AnySampler, Sampler, Sgld, TemperedPosterior};
 mod report;
 mod request;
 
-pub use report::{Diagnostic, LadderReport, LlcReport, RunEvent, RunObserver, Sampled};
+pub use report::{
+    AutoStage, Diagnostic, LadderReport, LlcReport, Quiet, RunEvent, RunObserver, Sampled,
+};
 pub use request::{LadderLocalization, LadderRequest, LlcRequest};
 
 /// The run's rules: when to retry, rerun, and warn.
@@ -108,6 +110,7 @@ impl<'a, L: Landscape> LlcRun<'a, L> {
             self.n,
             r.draws,
             r.settings_request(),
+            obs,
         )?;
         // Resolved up front so that a resolved config can record it.
         let ladder_localization = match &r.ladder {
@@ -351,7 +354,8 @@ impl<'a, L: Landscape> LlcRun<'a, L> {
                 localization: Some(gamma),
                 ..r.settings_request()
             };
-            let resolved = resolve_settings(self.landscape, self.center, self.n, r.draws, request)?;
+            let resolved =
+                resolve_settings(self.landscape, self.center, self.n, r.draws, request, obs)?;
             let step = r
                 .step_size
                 .unwrap_or_else(|| r.sampler.auto_step(resolved.step_size));

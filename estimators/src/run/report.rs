@@ -33,6 +33,8 @@ pub enum RunEvent<'a> {
         /// The half-drift test's p-value.
         p: f64,
     },
+    /// A stage of the auto rule's resolution is done.
+    Auto(AutoStage),
     /// The temperature ladder starts.
     LadderStarted {
         /// Its γ.
@@ -65,6 +67,42 @@ pub trait RunObserver: Sync {
     /// Something the user may want to know.
     fn event(&self, _event: &RunEvent<'_>) {}
 }
+
+/// The auto rule's stages, reported as they end (the resolution can take a while at large d).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AutoStage {
+    /// The probe at w*.
+    Probed {
+        /// The largest Hessian eigenvalue found.
+        top: f64,
+        /// The smallest (negative at a strict saddle).
+        bottom: f64,
+        /// Hessian-vector products and loss evaluations taken.
+        evaluations: usize,
+    },
+    /// The pilot chains settled the step size.
+    Step {
+        /// The step.
+        step_size: f64,
+        /// Pilot rounds taken.
+        rounds: usize,
+    },
+    /// One round of the mixing pilot.
+    Mixing {
+        /// Steps per chain of the round.
+        length: usize,
+        /// The autocorrelation time it measured, in steps (NaN when it could not).
+        tau_steps: f64,
+        /// Whether the rule accepted it.
+        resolved: bool,
+    },
+}
+
+/// An observer that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl RunObserver for Quiet {}
 
 /// What a reader of the estimate should be told, in the order the run found it.
 #[derive(Debug, Clone, PartialEq)]
